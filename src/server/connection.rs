@@ -1,0 +1,407 @@
+//! One client connection: its read buffer, and its output in request order.
+//!
+//! Replies must leave in the order requests arrived, but a request for a key in another
+//! worker's shard is answered later than the local requests after it. [`Output`] keeps
+//! a queue of the replies still owed: while a remote reply is outstanding, later local
+//! replies wait in a side buffer, and each arriving remote reply releases whatever
+//! follows it. With no remote reply outstanding, a local reply goes straight into the
+//! write buffer, so the common case copies nothing twice.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::listener::{Endpoint, Stream};
+
+/// The smallest read: enough for a pipeline of small requests in one system call.
+const READ_CHUNK: usize = 16 * 1024;
+/// An output buffer larger than this is shrunk once it has been written out.
+const OUTPUT_KEEP: usize = 256 * 1024;
+/// Stop reading requests while this much output waits for the client to read it.
+pub const OUTPUT_PAUSE: usize = 4 * 1024 * 1024;
+/// Stop reading requests while this many replies are owed by other workers.
+pub const PENDING_PAUSE: usize = 4096;
+
+/// Bytes read from the socket and not yet parsed.
+#[derive(Debug, Default)]
+pub struct Input {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes still to drop as they arrive: the data block of a refused command.
+    discard: usize,
+    /// When known, the size of the request at the front of the buffer.
+    need: usize,
+}
+
+/// What one read from the socket found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// This many bytes arrived.
+    Data(usize),
+    /// Nothing more for now.
+    WouldBlock,
+    /// The client closed its side.
+    Closed,
+}
+
+impl Input {
+    /// The bytes waiting to be parsed.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks `n` parsed bytes as used, and then drops `discard` more as they arrive.
+    pub fn consume(&mut self, n: usize, discard: usize) {
+        self.start += n;
+        self.discard = discard;
+        self.need = 0;
+        self.drop_discarded();
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Records how large the request at the front is, so reads can be sized for it.
+    pub fn expect(&mut self, need: Option<usize>) {
+        self.need = need.unwrap_or(0);
+    }
+
+    /// How many bytes to buffer before parsing again: the size of the request at the
+    /// front when it is known, else 0.
+    pub fn need(&self) -> usize {
+        self.need
+    }
+
+    /// Whether bytes of a refused data block are still to come.
+    pub fn discarding(&self) -> bool {
+        self.discard > 0
+    }
+
+    /// Whether everything read so far has been parsed or dropped.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Reads once from `stream` into the free space, growing it when the request at the
+    /// front needs more than is there.
+    pub fn read_from(&mut self, stream: &mut impl Read) -> io::Result<ReadOutcome> {
+        self.make_room();
+        match stream.read(&mut self.buf[self.end..]) {
+            Ok(0) => Ok(ReadOutcome::Closed),
+            Ok(n) => {
+                self.end += n;
+                self.drop_discarded();
+                Ok(ReadOutcome::Data(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(ReadOutcome::Data(0)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn drop_discarded(&mut self) {
+        let n = self.discard.min(self.end - self.start);
+        self.start += n;
+        self.discard -= n;
+    }
+
+    fn make_room(&mut self) {
+        if self.start > 0 && (self.start == self.end || self.end + READ_CHUNK > self.buf.len()) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let wanted = (self.end + READ_CHUNK).max(self.need.min(self.end + (64 << 20)));
+        if wanted > self.buf.len() {
+            self.buf.resize(wanted.next_power_of_two(), 0);
+        }
+    }
+
+    /// Gives back a large buffer once it is empty, so an idle connection holds little.
+    pub fn shrink_if_idle(&mut self) {
+        if self.is_empty() && self.buf.len() > 4 * READ_CHUNK {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+}
+
+/// A reply owed to the client, in request order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Owed {
+    /// Still being produced by worker `target`.
+    Remote(usize),
+    /// Produced, waiting in the side buffer behind an earlier remote reply.
+    Ready(Range<usize>),
+}
+
+/// The connection's replies: bytes ready to write, and those still owed.
+#[derive(Debug, Default)]
+pub struct Output {
+    buf: Vec<u8>,
+    sent: usize,
+    owed: VecDeque<Owed>,
+    waiting: Vec<u8>,
+}
+
+impl Output {
+    /// Writes a local reply with `write`: straight into the write buffer when nothing is
+    /// owed ahead of it, else into the side buffer in its place in the queue.
+    pub fn local<R>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        if self.owed.is_empty() {
+            return write(&mut self.buf);
+        }
+        let start = self.waiting.len();
+        let result = write(&mut self.waiting);
+        self.queue_ready(start..self.waiting.len());
+        result
+    }
+
+    fn queue_ready(&mut self, range: Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        if let Some(Owed::Ready(last)) = self.owed.back_mut() {
+            if last.end == range.start {
+                last.end = range.end;
+                return;
+            }
+        }
+        self.owed.push_back(Owed::Ready(range));
+    }
+
+    /// Reserves the next place in the reply order for a reply from worker `target`.
+    pub fn owe_remote(&mut self, target: usize) {
+        self.owed.push_back(Owed::Remote(target));
+    }
+
+    /// Fills the earliest place reserved for worker `target` with its reply. Replies
+    /// from one worker arrive in the order they were asked for, so the earliest place
+    /// is the right one.
+    pub fn fill_remote(&mut self, target: usize, reply: &[u8]) {
+        let Some(at) = self.owed.iter().position(|o| *o == Owed::Remote(target)) else {
+            debug_assert!(false, "a reply from worker {target} that nobody is owed");
+            return;
+        };
+        if at > 0 {
+            let start = self.waiting.len();
+            self.waiting.extend_from_slice(reply);
+            self.owed[at] = Owed::Ready(start..self.waiting.len());
+            return;
+        }
+        self.owed.pop_front();
+        self.buf.extend_from_slice(reply);
+        self.release_ready();
+    }
+
+    fn release_ready(&mut self) {
+        while let Some(Owed::Ready(range)) = self.owed.front() {
+            self.buf.extend_from_slice(&self.waiting[range.clone()]);
+            self.owed.pop_front();
+        }
+        if self.owed.is_empty() {
+            self.waiting.clear();
+        }
+    }
+
+    /// Bytes ready and not yet written.
+    pub fn unsent(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    /// Whether new requests should wait until the client reads what it was sent.
+    pub fn is_backed_up(&self) -> bool {
+        self.unsent() > OUTPUT_PAUSE || self.owed.len() > PENDING_PAUSE
+    }
+
+    /// Writes as much as the socket takes; returns the bytes written.
+    pub fn write_to(&mut self, stream: &mut impl Write) -> io::Result<usize> {
+        let mut written = 0;
+        while self.sent < self.buf.len() {
+            match stream.write(&self.buf[self.sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.sent += n;
+                    written += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.reset_if_sent();
+        Ok(written)
+    }
+
+    fn reset_if_sent(&mut self) {
+        if self.sent < self.buf.len() {
+            return;
+        }
+        self.buf.clear();
+        self.sent = 0;
+        if self.buf.capacity() > OUTPUT_KEEP {
+            self.buf.shrink_to(OUTPUT_KEEP / 4);
+        }
+    }
+
+    /// Whether everything owed has been produced and written.
+    pub fn is_drained(&self) -> bool {
+        self.owed.is_empty() && self.sent == self.buf.len()
+    }
+}
+
+/// What `stats conns` shows of a connection, shared with the worker that owns it.
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// The socket's file descriptor.
+    pub fd: i32,
+    /// The peer.
+    pub addr: Endpoint,
+    /// The listening address it came in on.
+    pub listen_addr: Option<Endpoint>,
+    /// When it last sent a command ([`crate::storage::RelTime`]).
+    pub last_cmd: AtomicU32,
+}
+
+impl ConnInfo {
+    /// Records that a command arrived at `now`.
+    pub fn touch(&self, now: u32) {
+        self.last_cmd.store(now, Ordering::Relaxed);
+    }
+
+    /// When the connection last sent a command.
+    pub fn last_cmd(&self) -> u32 {
+        self.last_cmd.load(Ordering::Relaxed)
+    }
+}
+
+/// How a connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closing {
+    /// Still serving.
+    Open,
+    /// `quit`: close once every earlier reply is written.
+    AfterReplies,
+}
+
+/// A client connection owned by one worker.
+#[derive(Debug)]
+pub struct Conn {
+    /// The socket.
+    pub stream: Stream,
+    /// Bytes read and not yet parsed.
+    pub input: Input,
+    /// Replies in request order.
+    pub output: Output,
+    /// Tells this connection from an earlier one in the same slot.
+    pub generation: u32,
+    /// Whether the socket may have more bytes to read (reads are edge-triggered).
+    pub readable: bool,
+    /// Whether it is closing.
+    pub closing: Closing,
+    /// What `stats conns` shows.
+    pub info: std::sync::Arc<ConnInfo>,
+    /// Whether it is in the worker's list of connections to serve this turn.
+    pub queued: bool,
+    /// Whether it is in the worker's list of connections to write this turn.
+    pub dirty: bool,
+    /// Whether reading stopped because its output is backed up.
+    pub paused: bool,
+    /// The line of a refused storage command whose data block is still arriving: it is
+    /// answered once the block has been dropped, never before, as memcached does.
+    pub held: Vec<u8>,
+}
+
+impl Conn {
+    /// A new connection on `stream`.
+    pub fn new(stream: Stream, generation: u32, info: std::sync::Arc<ConnInfo>) -> Conn {
+        Conn {
+            stream,
+            input: Input::default(),
+            output: Output::default(),
+            generation,
+            readable: true,
+            closing: Closing::Open,
+            info,
+            queued: false,
+            dirty: false,
+            paused: false,
+            held: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_replies_go_straight_out_when_nothing_is_owed() {
+        let mut out = Output::default();
+        out.local(|b| b.extend_from_slice(b"A"));
+        out.local(|b| b.extend_from_slice(b"B"));
+        assert_eq!(out.buf, b"AB");
+        assert!(out.waiting.is_empty());
+    }
+
+    #[test]
+    fn replies_leave_in_request_order() {
+        let mut out = Output::default();
+        out.local(|b| b.extend_from_slice(b"1"));
+        out.owe_remote(2);
+        out.local(|b| b.extend_from_slice(b"3"));
+        out.owe_remote(1);
+        out.owe_remote(2);
+        out.local(|b| b.extend_from_slice(b"6"));
+        out.fill_remote(1, b"4");
+        assert_eq!(out.buf, b"1");
+        out.fill_remote(2, b"2");
+        assert_eq!(out.buf, b"1234");
+        out.fill_remote(2, b"5");
+        assert_eq!(out.buf, b"123456");
+        assert!(out.owed.is_empty() && out.waiting.is_empty());
+    }
+
+    #[test]
+    fn empty_remote_replies_release_what_follows() {
+        let mut out = Output::default();
+        out.owe_remote(1);
+        out.local(|b| b.extend_from_slice(b"END\r\n"));
+        out.fill_remote(1, b"");
+        assert_eq!(out.buf, b"END\r\n");
+        assert!(out.owed.is_empty());
+    }
+
+    #[test]
+    fn input_drops_discarded_bytes_as_they_arrive() {
+        let mut input = Input::default();
+        let mut source: &[u8] = b"set x 0 0 5\r\nab";
+        input.read_from(&mut source).unwrap();
+        input.consume(13, 7);
+        assert!(input.is_empty());
+        let mut rest: &[u8] = b"cde\r\nget x\r\n";
+        input.read_from(&mut rest).unwrap();
+        assert_eq!(input.pending(), b"get x\r\n");
+    }
+
+    #[test]
+    fn input_reports_eof() {
+        let mut input = Input::default();
+        let mut empty: &[u8] = b"";
+        assert_eq!(input.read_from(&mut empty).unwrap(), ReadOutcome::Closed);
+    }
+
+    #[test]
+    fn output_writes_and_resets() {
+        let mut out = Output::default();
+        out.local(|b| b.extend_from_slice(b"STORED\r\n"));
+        let mut sink = Vec::new();
+        assert_eq!(out.write_to(&mut sink).unwrap(), 8);
+        assert!(out.is_drained());
+        assert_eq!(sink, b"STORED\r\n");
+    }
+}

@@ -1,0 +1,702 @@
+//! One worker: a `mio` event loop that owns a shard and the connections handed to it.
+//!
+//! Each turn: poll; read and serve the connections that are ready (at most `-R`
+//! requests each, then the others get their turn); run the requests other workers sent
+//! and deliver the replies they returned; send this turn's forwarded requests, one batch
+//! per worker; write each connection's replies with one write. Worker 0 also accepts
+//! connections and hands them out round-robin.
+//!
+//! Nothing here blocks but the poll itself, and the poll blocks only when no connection
+//! has buffered work and the mailbox is empty.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mio::event::Event;
+use mio::{Events, Poll, Token};
+
+use super::connection::{Closing, Conn, ConnInfo, ReadOutcome};
+use super::execute::{self, Exec, Flow};
+use super::listener::{Endpoint, Listener, Stream};
+use super::router::{owner, Batch, ConnId, Forwarder, Message, RecordKind};
+use super::{Shared, WAKER};
+use crate::protocol::reply::Status;
+use crate::protocol::text::{self, Command, Limits, Parse, Request, StatsGroup};
+use crate::protocol::ErrorReply;
+use crate::stats::{Counters, Stat};
+use crate::storage::{accounted_size, Shard};
+
+/// Tokens at and above this name listeners.
+const LISTENER_BASE: usize = usize::MAX / 2;
+/// Stop reading a connection once this much unparsed input is buffered.
+const READ_AHEAD: usize = 256 * 1024;
+/// Items the crawler looks at per shard per second.
+const CRAWL_BUDGET: usize = 2000;
+/// How long a worker sleeps when idle, so it can crawl and check idle connections.
+const TICK: Duration = Duration::from_millis(1000);
+
+/// Registers worker 0's listeners with its poll.
+pub fn register_listeners(listeners: &mut [Listener], poll: &Poll) -> io::Result<()> {
+    for (i, listener) in listeners.iter_mut().enumerate() {
+        listener.register(poll.registry(), Token(LISTENER_BASE + i))?;
+    }
+    Ok(())
+}
+
+/// Starts one thread per worker; worker 0 gets the listeners.
+pub fn spawn_all(
+    polls: Vec<Poll>,
+    shards: Vec<Shard>,
+    listeners: Vec<Listener>,
+    shared: &Arc<Shared>,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    let mut listeners = Some(listeners);
+    let mut threads = Vec::new();
+    for (id, (poll, shard)) in polls.into_iter().zip(shards).enumerate() {
+        let worker = Worker::new(
+            id,
+            poll,
+            shard,
+            listeners.take().unwrap_or_default(),
+            shared,
+        );
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || worker.run())?;
+        threads.push(thread);
+    }
+    Ok(threads)
+}
+
+/// A worker's connections, by slot; a slot's generation changes when it is reused.
+#[derive(Default)]
+struct Slots {
+    conns: Vec<Option<Conn>>,
+    generations: Vec<u32>,
+    free: Vec<usize>,
+}
+
+impl Slots {
+    fn insert(&mut self, make: impl FnOnce(u32) -> Conn) -> usize {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.generations.push(0);
+            self.conns.len() - 1
+        });
+        self.generations[slot] = self.generations[slot].wrapping_add(1);
+        self.conns[slot] = Some(make(self.generations[slot]));
+        slot
+    }
+
+    fn get_mut(&mut self, slot: usize) -> Option<&mut Conn> {
+        self.conns.get_mut(slot)?.as_mut()
+    }
+
+    fn remove(&mut self, slot: usize) -> Option<Conn> {
+        let conn = self.conns.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        Some(conn)
+    }
+}
+
+/// The state requests run with, apart from the connections.
+struct Core {
+    id: usize,
+    shard: Shard,
+    forwarder: Forwarder,
+    shared: Arc<Shared>,
+    limits: Limits,
+}
+
+impl Core {
+    fn counters(&self) -> &Counters {
+        self.shared.counters.worker(self.id)
+    }
+
+    fn exec(&mut self) -> (Exec<'_>, &mut Forwarder) {
+        let exec = Exec {
+            shard: &mut self.shard,
+            counters: self.shared.counters.worker(self.id),
+            shared: &self.shared,
+        };
+        (exec, &mut self.forwarder)
+    }
+}
+
+struct Worker {
+    poll: Poll,
+    core: Core,
+    slots: Slots,
+    listeners: Vec<Listener>,
+    next_target: usize,
+    ready: Vec<usize>,
+    dirty: Vec<usize>,
+    last_tick: u32,
+}
+
+impl Worker {
+    fn new(
+        id: usize,
+        poll: Poll,
+        shard: Shard,
+        listeners: Vec<Listener>,
+        shared: &Arc<Shared>,
+    ) -> Worker {
+        let limits = limits(shared);
+        let workers = shared.config.threads;
+        Worker {
+            poll,
+            core: Core {
+                id,
+                shard,
+                forwarder: Forwarder::new(id, workers),
+                shared: shared.clone(),
+                limits,
+            },
+            slots: Slots::default(),
+            listeners,
+            next_target: 0,
+            ready: Vec::new(),
+            dirty: Vec::new(),
+            last_tick: 0,
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.core.shared
+    }
+
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        while !self.shared().is_stopping() {
+            let timeout = self.timeout();
+            if let Err(err) = self.poll.poll(&mut events, timeout) {
+                if err.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(worker = self.core.id, cause = %err, "poll failed");
+                    self.shared().request_shutdown();
+                }
+            }
+            self.shared().mailboxes[self.core.id].unpark();
+            self.turn(&events);
+        }
+        self.finish();
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        if !self.ready.is_empty() || !self.shared().mailboxes[self.core.id].park() {
+            return Some(Duration::ZERO);
+        }
+        Some(TICK)
+    }
+
+    fn turn(&mut self, events: &Events) {
+        for event in events.iter() {
+            self.on_event(event);
+        }
+        self.drain_mailbox();
+        self.serve_ready();
+        let (batches, requests) = self.core.forwarder.flush(&self.core.shared.mailboxes);
+        self.core.counters().add(Stat::forwarded_batches, batches);
+        self.core.counters().add(Stat::forwarded_requests, requests);
+        self.write_dirty();
+        self.tick();
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        match event.token() {
+            WAKER => {}
+            Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
+            Token(slot) => {
+                let Some(conn) = self.slots.get_mut(slot) else {
+                    return;
+                };
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    conn.readable = true;
+                    queue(&mut self.ready, slot, &mut conn.queued);
+                }
+                if event.is_writable() {
+                    queue(&mut self.dirty, slot, &mut conn.dirty);
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, index: usize) {
+        loop {
+            let accepted = match self.listeners.get(index) {
+                Some(listener) => listener.accept(),
+                None => return,
+            };
+            match accepted {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) => {
+                    tracing::warn!(cause = %err, "accept failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Counts a new connection against `-c` and hands it to the next worker.
+    fn admit(&mut self, mut stream: Stream, peer: Endpoint) {
+        let shared = &self.core.shared;
+        let open = shared.curr_connections.fetch_add(1, Ordering::SeqCst);
+        if open >= shared.config.max_connections {
+            shared.curr_connections.fetch_sub(1, Ordering::SeqCst);
+            shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            reject(&mut stream, &peer);
+            return;
+        }
+        shared.total_connections.fetch_add(1, Ordering::Relaxed);
+        let target = self.next_target;
+        self.next_target = (target + 1) % shared.config.threads;
+        if target == self.core.id {
+            self.adopt(stream, peer);
+        } else {
+            shared.mailboxes[target].send(Message::Connection(stream, peer));
+        }
+    }
+
+    /// Takes ownership of a connection: registers it and starts serving it.
+    fn adopt(&mut self, stream: Stream, peer: Endpoint) {
+        let now = self.core.shared.clock.now();
+        let info = Arc::new(ConnInfo {
+            fd: stream.fd(),
+            listen_addr: stream.local_endpoint(),
+            addr: peer,
+            last_cmd: now.into(),
+        });
+        let slot = self
+            .slots
+            .insert(|generation| Conn::new(stream, generation, info.clone()));
+        let Some(conn) = self.slots.get_mut(slot) else {
+            return;
+        };
+        if let Err(err) = conn.stream.register(self.poll.registry(), Token(slot)) {
+            tracing::warn!(cause = %err, "cannot register a connection");
+            self.slots.remove(slot);
+            self.core
+                .shared
+                .curr_connections
+                .fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        queue(&mut self.ready, slot, &mut conn.queued);
+        tracing::info!(peer = %info.addr, fd = info.fd, worker = self.core.id, "connection opened");
+        self.core.shared.conns[self.core.id].lock().push(info);
+    }
+
+    fn drain_mailbox(&mut self) {
+        while let Some(message) = self.core.shared.mailboxes[self.core.id].try_recv() {
+            match message {
+                Message::Connection(stream, peer) => self.adopt(stream, peer),
+                Message::Requests(batch) => self.run_forwarded(batch),
+                Message::Replies(batch) => self.deliver(batch),
+            }
+        }
+    }
+
+    /// Runs requests another worker forwarded, and sends the batch back with replies.
+    fn run_forwarded(&mut self, mut batch: Batch) {
+        let (mut exec, _) = self.core.exec();
+        let Batch {
+            records,
+            data,
+            replies,
+            reply_ends,
+            ..
+        } = &mut batch;
+        for record in records.iter() {
+            let bytes = &data[record.range.clone()];
+            match record.kind {
+                RecordKind::Text => run_forwarded_text(&mut exec, bytes, replies),
+                RecordKind::TextGet(kind) => execute::get_one(&mut exec, bytes, kind, replies),
+                RecordKind::CacheDump { class, limit } => {
+                    execute::cachedump(&mut exec, class, limit, replies)
+                }
+            }
+            reply_ends.push(replies.len());
+        }
+        let origin = batch.origin;
+        self.core.shared.mailboxes[origin].send(Message::Replies(batch));
+    }
+
+    /// Hands each reply in a returned batch to the connection that asked, if it is
+    /// still open.
+    fn deliver(&mut self, batch: Batch) {
+        for (record, reply) in batch.answered() {
+            let Some(conn) = self.slots.get_mut(record.conn.slot) else {
+                continue;
+            };
+            if conn.generation != record.conn.generation {
+                continue;
+            }
+            conn.output.fill_remote(batch.target, reply);
+            queue(&mut self.dirty, record.conn.slot, &mut conn.dirty);
+        }
+        self.core.forwarder.recycle(batch);
+    }
+
+    fn serve_ready(&mut self) {
+        let ready = std::mem::take(&mut self.ready);
+        for &slot in &ready {
+            if let Some(conn) = self.slots.get_mut(slot) {
+                conn.queued = false;
+            }
+        }
+        for slot in ready {
+            self.serve(slot);
+        }
+    }
+
+    /// Reads what the socket has (up to [`READ_AHEAD`]) and runs up to `-R` requests.
+    fn serve(&mut self, slot: usize) {
+        let Some(conn) = self.slots.get_mut(slot) else {
+            return;
+        };
+        if let Err(reason) = fill(conn, self.core.counters()) {
+            return self.close(slot, reason);
+        }
+        let served = run_requests(&mut self.core, conn, slot);
+        match served {
+            Served::Close(reason) => return self.close(slot, reason),
+            Served::Yielded => {
+                self.core.counters().incr(Stat::conn_yields);
+                queue(&mut self.ready, slot, &mut conn.queued);
+            }
+            Served::Waiting if conn.readable => {
+                queue(&mut self.ready, slot, &mut conn.queued);
+            }
+            Served::Paused => conn.paused = true,
+            Served::Waiting => {}
+        }
+        queue(&mut self.dirty, slot, &mut conn.dirty);
+    }
+
+    fn write_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for slot in dirty {
+            self.write(slot);
+        }
+    }
+
+    fn write(&mut self, slot: usize) {
+        let Some(conn) = self.slots.get_mut(slot) else {
+            return;
+        };
+        conn.dirty = false;
+        match conn.output.write_to(&mut conn.stream) {
+            Ok(n) => self.core.counters().add(Stat::bytes_written, n as u64),
+            Err(err) => return self.close(slot, CloseReason::Io(err)),
+        }
+        if conn.closing == Closing::AfterReplies && conn.output.is_drained() {
+            return self.close(slot, CloseReason::Quit);
+        }
+        if conn.paused && !conn.output.is_backed_up() {
+            conn.paused = false;
+            queue(&mut self.ready, slot, &mut conn.queued);
+        }
+        if conn.output.is_drained() {
+            conn.input.shrink_if_idle();
+        }
+    }
+
+    fn close(&mut self, slot: usize, reason: CloseReason) {
+        let Some(mut conn) = self.slots.remove(slot) else {
+            return;
+        };
+        reason.log(&conn.info.addr);
+        if let Err(err) = conn.stream.deregister(self.poll.registry()) {
+            tracing::debug!(cause = %err, "deregister failed");
+        }
+        let shared = &self.core.shared;
+        shared.conns[self.core.id]
+            .lock()
+            .retain(|info| !Arc::ptr_eq(info, &conn.info));
+        shared.curr_connections.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Once a second: reclaim expired items and close idle connections.
+    fn tick(&mut self) {
+        let now = self.core.shared.clock.now();
+        if now == self.last_tick {
+            return;
+        }
+        self.last_tick = now;
+        self.core.shard.crawl(CRAWL_BUDGET);
+        let idle = self.core.shared.config.idle_timeout;
+        if idle > 0 {
+            self.kick_idle(now, idle);
+        }
+    }
+
+    fn kick_idle(&mut self, now: u32, idle: u32) {
+        let stale: Vec<usize> = (0..self.slots.conns.len())
+            .filter(|&slot| {
+                self.slots.conns[slot]
+                    .as_ref()
+                    .is_some_and(|c| now.saturating_sub(c.info.last_cmd()) > idle)
+            })
+            .collect();
+        for slot in stale {
+            self.core.counters().incr(Stat::idle_kicks);
+            self.close(slot, CloseReason::Idle);
+        }
+    }
+
+    /// Stops: writes what can be written without waiting, then drops every connection.
+    fn finish(&mut self) {
+        for slot in 0..self.slots.conns.len() {
+            if let Some(conn) = self.slots.get_mut(slot) {
+                if let Err(err) = conn.output.write_to(&mut conn.stream) {
+                    tracing::debug!(cause = %err, "cannot write the last replies");
+                }
+                self.close(slot, CloseReason::Shutdown);
+            }
+        }
+    }
+}
+
+/// The parser's view of `-I`, counted as the shard counts item sizes.
+fn limits(shared: &Shared) -> Limits {
+    let slab = &shared.config.slab;
+    let base = accounted_size(0, 0, 0, slab.cas_enabled);
+    Limits {
+        item_size_max: slab.item_size_max,
+        item_overhead: base,
+        flags_overhead: accounted_size(0, 0, 1, slab.cas_enabled) - base,
+    }
+}
+
+/// Adds `slot` to a to-do list once.
+fn queue(list: &mut Vec<usize>, slot: usize, queued: &mut bool) {
+    if !*queued {
+        *queued = true;
+        list.push(slot);
+    }
+}
+
+/// Why a connection was closed, for the log.
+#[derive(Debug)]
+enum CloseReason {
+    /// The client closed its side.
+    Eof,
+    /// A read or write failed.
+    Io(io::Error),
+    /// The client sent `quit`.
+    Quit,
+    /// Framing was lost.
+    Protocol(text::CloseReason),
+    /// Idle longer than `idle_timeout`.
+    Idle,
+    /// `shutdown` or a signal.
+    Shutdown,
+}
+
+impl CloseReason {
+    fn log(&self, peer: &Endpoint) {
+        match self {
+            CloseReason::Protocol(why) => {
+                tracing::warn!(peer = %peer, cause = ?why, "closing connection: framing lost");
+            }
+            CloseReason::Io(err) => {
+                tracing::info!(peer = %peer, cause = %err, "closing connection");
+            }
+            other => tracing::info!(peer = %peer, cause = ?other, "connection closed"),
+        }
+    }
+}
+
+/// Refuses a connection past `-c` with memcached's message.
+fn reject(stream: &mut Stream, peer: &Endpoint) {
+    use std::io::Write;
+    let mut line = Vec::new();
+    ErrorReply::TooManyConnections.write(&mut line);
+    if let Err(err) = stream.write(&line) {
+        tracing::debug!(cause = %err, "cannot send the refusal");
+    }
+    tracing::warn!(peer = %peer, "connection refused: too many open connections");
+}
+
+/// Reads from the socket until it has nothing more or enough is buffered.
+fn fill(conn: &mut Conn, counters: &Counters) -> Result<(), CloseReason> {
+    while conn.readable && conn.input.pending().len() < READ_AHEAD.max(conn.input.need()) {
+        match conn.input.read_from(&mut conn.stream) {
+            Ok(ReadOutcome::Data(n)) => counters.add(Stat::bytes_read, n as u64),
+            Ok(ReadOutcome::WouldBlock) => conn.readable = false,
+            Ok(ReadOutcome::Closed) => return Err(CloseReason::Eof),
+            Err(err) => return Err(CloseReason::Io(err)),
+        }
+    }
+    Ok(())
+}
+
+/// How serving a connection ended this turn.
+enum Served {
+    /// Out of complete requests; waiting for more bytes.
+    Waiting,
+    /// `-R` requests served; more are buffered.
+    Yielded,
+    /// Output or owed replies are backed up; waiting for the client to read.
+    Paused,
+    /// Close the connection.
+    Close(CloseReason),
+}
+
+/// Parses and runs up to `-R` requests from the connection's buffer.
+fn run_requests(core: &mut Core, conn: &mut Conn, slot: usize) -> Served {
+    let now = core.shared.clock.now();
+    let id = ConnId {
+        slot,
+        generation: conn.generation,
+    };
+    for _ in 0..core.shared.config.reqs_per_event {
+        if conn.closing != Closing::Open || conn.input.discarding() {
+            return Served::Waiting;
+        }
+        if conn.output.is_backed_up() {
+            return Served::Paused;
+        }
+        let flow = if conn.held.is_empty() {
+            match next_request(core, conn, id) {
+                Step::Ran(flow) => flow,
+                Step::Held => continue,
+                Step::Stop(served) => return served,
+            }
+        } else {
+            run_held(core, conn, id)
+        };
+        conn.info.touch(now);
+        match flow {
+            Flow::Continue => {}
+            Flow::Quit => conn.closing = Closing::AfterReplies,
+            Flow::Close => return Served::Close(CloseReason::Shutdown),
+        }
+    }
+    if conn.input.is_empty() && conn.held.is_empty() {
+        Served::Waiting
+    } else {
+        Served::Yielded
+    }
+}
+
+/// What parsing the next request did.
+enum Step {
+    /// It ran (or was forwarded).
+    Ran(Flow),
+    /// It is a refused command whose data block is still arriving: held back.
+    Held,
+    /// Nothing to run now.
+    Stop(Served),
+}
+
+fn next_request(core: &mut Core, conn: &mut Conn, id: ConnId) -> Step {
+    let pending = conn.input.pending();
+    let (len, discard, flow) = match text::parse(pending, &core.limits) {
+        Parse::Request(request) => {
+            let (len, discard) = (request.len, request.discard);
+            let raw = &pending[..len];
+            if len + discard > pending.len() {
+                conn.held.extend_from_slice(raw);
+                conn.input.consume(len, discard);
+                return Step::Held;
+            }
+            (
+                len,
+                discard,
+                route(core, &mut conn.output, id, &request, raw),
+            )
+        }
+        Parse::Incomplete { need } => {
+            conn.input.expect(need);
+            return Step::Stop(Served::Waiting);
+        }
+        Parse::Close(reason) => return Step::Stop(Served::Close(CloseReason::Protocol(reason))),
+    };
+    conn.input.consume(len, discard);
+    Step::Ran(flow)
+}
+
+/// Answers a held request once its data block has been dropped.
+fn run_held(core: &mut Core, conn: &mut Conn, id: ConnId) -> Flow {
+    let flow = match text::parse(&conn.held, &core.limits) {
+        Parse::Request(request) => route(core, &mut conn.output, id, &request, &conn.held),
+        Parse::Incomplete { .. } | Parse::Close(_) => {
+            debug_assert!(false, "a held request did not parse again");
+            Flow::Continue
+        }
+    };
+    conn.held.clear();
+    flow
+}
+
+/// Runs a request here, or forwards its keyed parts to the workers that own them.
+fn route(
+    core: &mut Core,
+    output: &mut super::connection::Output,
+    id: ConnId,
+    request: &Request<'_>,
+    raw: &[u8],
+) -> Flow {
+    let me = core.id;
+    let (mut exec, forwarder) = core.exec();
+    let shared = exec.shared;
+    let (hasher, workers) = (&shared.hasher, shared.config.threads);
+    tracing::debug!(command = ?request.command, "request");
+    match request.command {
+        Command::Get { kind, keys } => {
+            for key in keys {
+                let target = owner(hasher.hash(key), workers);
+                if target == me {
+                    output.local(|out| execute::get_one(&mut exec, key, kind, out));
+                } else {
+                    forwarder.push(target, id, RecordKind::TextGet(kind), key);
+                    output.owe_remote(target);
+                }
+            }
+            output.local(|out| Status::End.write(out));
+            Flow::Continue
+        }
+        Command::Stats(StatsGroup::CacheDump { class, limit }) => {
+            for target in 0..workers {
+                if target == me {
+                    output.local(|out| execute::cachedump(&mut exec, class, limit, out));
+                } else {
+                    forwarder.push(target, id, RecordKind::CacheDump { class, limit }, &[]);
+                    output.owe_remote(target);
+                }
+            }
+            output.local(|out| Status::End.write(out));
+            Flow::Continue
+        }
+        ref command => match command.single_key() {
+            Some(key) => {
+                let target = owner(hasher.hash(key), workers);
+                if target == me {
+                    output.local(|out| execute::keyed(&mut exec, command, out));
+                } else {
+                    forwarder.push(target, id, RecordKind::Text, raw);
+                    output.owe_remote(target);
+                }
+                Flow::Continue
+            }
+            None => output.local(|out| execute::global(&mut exec, command, out)),
+        },
+    }
+}
+
+/// Runs a forwarded single-key text request: the bytes are exactly one whole request,
+/// already parsed once by the worker that received it.
+fn run_forwarded_text(exec: &mut Exec<'_>, bytes: &[u8], out: &mut Vec<u8>) {
+    match text::parse(bytes, &limits(exec.shared)) {
+        Parse::Request(request) => execute::keyed(exec, &request.command, out),
+        Parse::Incomplete { .. } | Parse::Close(_) => {
+            debug_assert!(false, "a forwarded request did not parse");
+            ErrorReply::Error.write(out);
+        }
+    }
+}
