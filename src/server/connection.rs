@@ -64,9 +64,10 @@ impl Input {
         }
     }
 
-    /// Records how large the request at the front is, so reads can be sized for it.
-    pub fn expect(&mut self, need: Option<usize>) {
-        self.need = need.unwrap_or(0);
+    /// Records how many bytes the request at the front needs at least, so that reads
+    /// go on past the usual read-ahead and are sized for it.
+    pub fn expect(&mut self, need: usize) {
+        self.need = need;
     }
 
     /// How many bytes to buffer before parsing again: the size of the request at the

@@ -612,6 +612,9 @@ fn next_request(core: &mut Core, conn: &mut Conn, id: ConnId) -> Step {
             )
         }
         Parse::Incomplete { need } => {
+            // A line without its newline yet (a long multi-get) needs at least one byte
+            // more than is buffered, however much that is.
+            let need = need.unwrap_or(pending.len() + 1);
             conn.input.expect(need);
             return Step::Stop(Served::Waiting);
         }

@@ -79,6 +79,11 @@ impl Server {
         panic!("{} did not start: {why}", path.display())
     }
 
+    /// The server's process id, to read its memory use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The TCP port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
