@@ -304,6 +304,7 @@ impl Worker {
     fn run_forwarded(&mut self, mut batch: Batch) {
         let (mut exec, _) = self.core.exec();
         let Batch {
+            origin,
             records,
             data,
             replies,
@@ -312,6 +313,7 @@ impl Worker {
         } = &mut batch;
         for record in records.iter() {
             let bytes = &data[record.range.clone()];
+            let start = replies.len();
             match record.kind {
                 RecordKind::Text => run_forwarded_text(&mut exec, bytes, replies),
                 RecordKind::TextGet(kind) => execute::get_one(&mut exec, bytes, kind, replies),
@@ -319,6 +321,12 @@ impl Worker {
                     execute::cachedump(&mut exec, class, limit, replies)
                 }
             }
+            tracing::debug!(
+                from = *origin,
+                request = %first_line(bytes),
+                reply = %first_line(&replies[start..]),
+                "forwarded request"
+            );
             reply_ends.push(replies.len());
         }
         let origin = batch.origin;
@@ -649,13 +657,15 @@ fn route(
     let (mut exec, forwarder) = core.exec();
     let shared = exec.shared;
     let (hasher, workers) = (&shared.hasher, shared.config.threads);
-    tracing::debug!(command = ?request.command, "request");
+    tracing::debug!(worker = me, slot = id.slot, request = %first_line(raw), "request");
     match request.command {
         Command::Get { kind, keys } => {
             for key in keys {
                 let target = owner(hasher.hash(key), workers);
                 if target == me {
-                    output.local(|out| execute::get_one(&mut exec, key, kind, out));
+                    output.local(|out| {
+                        logged(out, |out| execute::get_one(&mut exec, key, kind, out))
+                    });
                 } else {
                     forwarder.push(target, id, RecordKind::TextGet(kind), key);
                     output.owe_remote(target);
@@ -680,16 +690,32 @@ fn route(
             Some(key) => {
                 let target = owner(hasher.hash(key), workers);
                 if target == me {
-                    output.local(|out| execute::keyed(&mut exec, command, out));
+                    output.local(|out| logged(out, |out| execute::keyed(&mut exec, command, out)));
                 } else {
                     forwarder.push(target, id, RecordKind::Text, raw);
                     output.owe_remote(target);
                 }
                 Flow::Continue
             }
-            None => output.local(|out| execute::global(&mut exec, command, out)),
+            None => output.local(|out| logged(out, |out| execute::global(&mut exec, command, out))),
         },
     }
+}
+
+/// The first line of a request or reply, escaped, for the `-vv` log.
+fn first_line(bytes: &[u8]) -> std::slice::EscapeAscii<'_> {
+    let end = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |n| n + 1);
+    bytes[..end.min(256)].escape_ascii()
+}
+
+/// Runs `write`, then logs what it appended, at `-vv`.
+fn logged<R>(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let start = out.len();
+    let result = write(out);
+    if out.len() > start {
+        tracing::debug!(reply = %first_line(&out[start..]), bytes = out.len() - start, "reply");
+    }
+    result
 }
 
 /// Runs a forwarded single-key text request: the bytes are exactly one whole request,
