@@ -2,6 +2,7 @@
 //! touches a socket or the cache: a parser reads a byte slice and returns a request
 //! borrowing it; an encoder appends bytes to an output buffer.
 
+pub mod binary;
 pub mod error;
 pub mod number;
 pub mod reply;
