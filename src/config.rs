@@ -114,10 +114,83 @@ pub struct Args {
     #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
 
+    /// Protocols to accept: auto (the first byte decides), ascii (text and meta only) or
+    /// binary.
+    #[arg(short = 'B', long = "protocol", value_enum, default_value_t = Protocols::Auto)]
+    pub protocol: Protocols,
+
+    /// Require SASL authentication (binary protocol only, mechanism PLAIN).
+    #[arg(short = 'S', long = "enable-sasl")]
+    pub enable_sasl: bool,
+
+    /// SASL password file, lines of user:password [default: $MEMCACHED_SASL_PWDB].
+    #[arg(long = "sasl-pwdb")]
+    pub sasl_pwdb: Option<PathBuf>,
+
     /// Extended options, comma separated: idle_timeout=SECS, slab_chunk_max=SIZE,
     /// hashpower=N, modern, no_modern.
     #[arg(short = 'o', long = "extended", action = ArgAction::Append)]
     pub extended: Vec<String>,
+}
+
+/// Which protocols a connection may speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocols {
+    /// Text and meta, or binary when a connection's first byte is 0x80.
+    Auto,
+    /// Text and meta only.
+    Ascii,
+    /// Binary only.
+    Binary,
+}
+
+/// The users and passwords SASL PLAIN accepts. Passwords are compared in constant time
+/// and never printed: `Debug` shows only the user names.
+#[derive(Clone)]
+pub struct PasswordDb {
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl PasswordDb {
+    /// Reads `user:password` lines, as memcached's `MEMCACHED_SASL_PWDB` file holds them;
+    /// blank lines and lines starting with `#` are skipped.
+    ///
+    /// # Errors
+    /// The file cannot be read, or a line has no `:`.
+    pub fn parse(text: &str) -> Result<PasswordDb, String> {
+        let mut entries = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (user, password) = line
+                .split_once(':')
+                .ok_or_else(|| format!("line {} has no user:password", n + 1))?;
+            entries.push((user.as_bytes().to_vec(), password.as_bytes().to_vec()));
+        }
+        Ok(PasswordDb { entries })
+    }
+
+    /// Whether `user` exists with exactly `password`. Every entry is compared, each in
+    /// constant time, so the time taken says nothing about which part was wrong.
+    pub fn check(&self, user: &[u8], password: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        let mut found = subtle::Choice::from(0);
+        for (u, p) in &self.entries {
+            found |= u.as_slice().ct_eq(user) & p.as_slice().ct_eq(password);
+        }
+        found.into()
+    }
+}
+
+impl std::fmt::Debug for PasswordDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let users = self.entries.iter().map(|(u, _)| String::from_utf8_lossy(u));
+        f.debug_struct("PasswordDb")
+            .field("users", &users.collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the command line was refused. Each message is one line.
@@ -182,6 +255,10 @@ pub struct Config {
     pub user: Option<String>,
     /// Seconds a connection may stay idle before it is closed; 0 means forever.
     pub idle_timeout: u32,
+    /// Which protocols connections may speak (binary only when SASL is on).
+    pub protocols: Protocols,
+    /// With `-S`: the accepted users; every binary command needs authentication first.
+    pub sasl: Option<PasswordDb>,
 }
 
 /// Extended `-o` settings.
@@ -234,6 +311,12 @@ impl Config {
         if args.udp_port != 0 {
             return Err(invalid("UDP is not supported: -U must be 0"));
         }
+        let sasl = sasl(&args)?;
+        let protocols = if sasl.is_some() {
+            Protocols::Binary
+        } else {
+            args.protocol
+        };
         Ok(Config {
             listen: listen(&args)?,
             port: args.port,
@@ -248,8 +331,33 @@ impl Config {
             verbosity: args.verbose.min(3),
             user: args.user,
             idle_timeout: ext.idle_timeout,
+            protocols,
+            sasl,
         })
     }
+}
+
+/// The password database, when `-S` asks for SASL: from `--sasl-pwdb` or the file
+/// `MEMCACHED_SASL_PWDB` names, as memcached reads it.
+fn sasl(args: &Args) -> Result<Option<PasswordDb>, ConfigError> {
+    if !args.enable_sasl {
+        return Ok(None);
+    }
+    if args.protocol == Protocols::Ascii {
+        return Err(invalid(
+            "SASL (-S) needs the binary protocol; -B ascii refuses it",
+        ));
+    }
+    let path = args
+        .sasl_pwdb
+        .clone()
+        .or_else(|| std::env::var_os("MEMCACHED_SASL_PWDB").map(PathBuf::from))
+        .ok_or_else(|| invalid("-S needs a password file: --sasl-pwdb or MEMCACHED_SASL_PWDB"))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    let db = PasswordDb::parse(&text)
+        .map_err(|e| invalid(format!("bad password file {}: {e}", path.display())))?;
+    Ok(Some(db))
 }
 
 fn invalid(msg: impl Into<String>) -> ConfigError {
@@ -538,6 +646,24 @@ mod tests {
                 mask: 0o770
             }
         );
+    }
+
+    #[test]
+    fn sasl_reads_a_password_file() {
+        let path = std::env::temp_dir().join(format!("cc-pwdb-{}", std::process::id()));
+        std::fs::write(&path, "# users\nalice:secret\nbob:pa:ss\n").unwrap();
+        let config = parse(&["-S", "--sasl-pwdb", path.to_str().unwrap()]).unwrap();
+        let db = config.sasl.expect("sasl on");
+        assert!(db.check(b"alice", b"secret"));
+        assert!(db.check(b"bob", b"pa:ss"));
+        assert!(!db.check(b"alice", b"secret2"));
+        assert!(!db.check(b"alice", b""));
+        assert!(!db.check(b"carol", b"secret"));
+        assert!(!format!("{db:?}").contains("secret"));
+        assert_eq!(config.protocols, Protocols::Binary);
+        let refused = refused(&["-S", "-B", "ascii", "--sasl-pwdb", path.to_str().unwrap()]);
+        assert!(refused.contains("binary"));
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]

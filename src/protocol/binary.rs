@@ -407,7 +407,7 @@ pub struct Packet<'a> {
 }
 
 /// The extras of SET, ADD and REPLACE.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreExtras {
     /// Client flags, stored with the item.
     pub flags: u32,
@@ -417,7 +417,7 @@ pub struct StoreExtras {
 }
 
 /// The extras of INCREMENT and DECREMENT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ArithExtras {
     /// The amount to add or subtract.
     pub delta: u64,

@@ -48,6 +48,32 @@ pub enum ErrorReply {
     BadCommandLine,
     /// `stats cachedump` with a class id of 64 or more.
     IllegalSlabId,
+    /// A meta flag letter memcached does not know.
+    MetaInvalidFlag,
+    /// A meta flag letter given twice, or a flag byte of 127 or more.
+    MetaDuplicateFlag,
+    /// A meta opaque (`O`) of 32 bytes or more.
+    MetaOpaqueTooLong,
+    /// A meta flag whose number does not parse (`T`, `N`, `R`, `C`, `E`).
+    MetaBadToken,
+    /// A `b` key that is not base64.
+    MetaKeyDecoding,
+    /// An `M` flag that is not one letter long.
+    MetaModeLength,
+    /// `ms` with a mode other than `E A P R S`.
+    MetaInvalidSetMode,
+    /// `ma` with a mode other than `I + D -`.
+    MetaInvalidArithMode,
+    /// Any flag error in `md` or `ma`: memcached 1.6.18 names none more precisely.
+    MetaInvalidOrDuplicateFlag,
+    /// A `D` delta that is not a 64-bit unsigned number (in `mg`/`ms`, which ignore it).
+    MetaInvalidDelta,
+    /// A `J` initial value that is not a 64-bit unsigned number (in `mg`/`ms`).
+    MetaInvalidInitial,
+    /// An `mg` line of 20 tokens or more (this spelling is `mg`'s own).
+    MetaGetTooManyFlags,
+    /// An `ms`, `md` or `ma` line of 20 tokens or more.
+    MetaTooManyFlags,
 }
 
 impl ErrorReply {
@@ -83,6 +109,19 @@ impl ErrorReply {
             ErrorReply::TooManyConnections => "ERROR Too many open connections",
             ErrorReply::BadCommandLine => "CLIENT_ERROR bad command line",
             ErrorReply::IllegalSlabId => "CLIENT_ERROR Illegal slab id",
+            ErrorReply::MetaInvalidFlag => "CLIENT_ERROR invalid flag",
+            ErrorReply::MetaDuplicateFlag => "CLIENT_ERROR duplicate flag",
+            ErrorReply::MetaOpaqueTooLong => "CLIENT_ERROR opaque token too long",
+            ErrorReply::MetaBadToken => "CLIENT_ERROR bad token in command line format",
+            ErrorReply::MetaKeyDecoding => "CLIENT_ERROR error decoding key",
+            ErrorReply::MetaModeLength => "CLIENT_ERROR incorrect length for M token",
+            ErrorReply::MetaInvalidSetMode => "CLIENT_ERROR invalid mode for ms M token",
+            ErrorReply::MetaInvalidArithMode => "CLIENT_ERROR invalid mode for ma M token",
+            ErrorReply::MetaInvalidOrDuplicateFlag => "CLIENT_ERROR invalid or duplicate flag",
+            ErrorReply::MetaInvalidDelta => "CLIENT_ERROR invalid numeric delta value",
+            ErrorReply::MetaInvalidInitial => "CLIENT_ERROR invalid numeric initial value",
+            ErrorReply::MetaGetTooManyFlags => "CLIENT_ERROR options flags are too long",
+            ErrorReply::MetaTooManyFlags => "CLIENT_ERROR options flags too long",
         }
     }
 

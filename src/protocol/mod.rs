@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod error;
+pub mod meta;
 pub mod number;
 pub mod reply;
 pub mod text;

@@ -280,6 +280,15 @@ impl ConnInfo {
     }
 }
 
+/// Which protocol a connection speaks, decided by its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// The text protocol: classic and meta commands.
+    Text,
+    /// The binary protocol.
+    Binary,
+}
+
 /// How a connection ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Closing {
@@ -312,9 +321,14 @@ pub struct Conn {
     pub dirty: bool,
     /// Whether reading stopped because its output is backed up.
     pub paused: bool,
-    /// The line of a refused storage command whose data block is still arriving: it is
-    /// answered once the block has been dropped, never before, as memcached does.
+    /// The start of a refused storage command whose data block is still arriving (a
+    /// text line, or a binary header with extras and key): it is answered once the block
+    /// has been dropped, never before, as memcached does.
     pub held: Vec<u8>,
+    /// The protocol, once the first byte has arrived.
+    pub wire: Option<Wire>,
+    /// SASL state (`-S`).
+    pub session: super::sasl::Session,
 }
 
 impl Conn {
@@ -332,6 +346,8 @@ impl Conn {
             dirty: false,
             paused: false,
             held: Vec::new(),
+            wire: None,
+            session: super::sasl::Session::default(),
         }
     }
 }

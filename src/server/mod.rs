@@ -10,6 +10,8 @@ mod execute;
 mod listener;
 mod report;
 mod router;
+mod sasl;
+mod serve;
 mod worker;
 
 use std::io;

@@ -6,18 +6,63 @@
 //! `STAT items:N:name` for LRUs). Fields for machinery corecache does not have (libevent,
 //! log watchers, extstore) report what is true of corecache: none, zero.
 
+use std::fmt::Display;
 use std::sync::atomic::Ordering;
 
-use crate::protocol::reply::{stat, Status};
 use crate::protocol::text::StatsGroup;
+use crate::protocol::{binary, reply};
 use crate::stats::{Snapshot, Stat};
 use crate::storage::clock::START;
 use crate::storage::ShardSnapshot;
 
 use super::Shared;
 
-/// Appends the reply to `stats <group>`.
-pub fn stats(shared: &Shared, group: StatsGroup, out: &mut Vec<u8>) {
+/// Where stat lines go: text `STAT` lines or binary STAT packets.
+pub trait Sink {
+    /// Appends one stat.
+    fn stat(&mut self, name: &str, value: &dyn Display);
+    /// Appends what ends the group.
+    fn end(&mut self);
+}
+
+/// Text protocol: `STAT <name> <value>\r\n` lines, then `END\r\n`.
+pub struct TextSink<'a>(pub &'a mut Vec<u8>);
+
+impl Sink for TextSink<'_> {
+    fn stat(&mut self, name: &str, value: &dyn Display) {
+        reply::stat(self.0, name, value);
+    }
+
+    fn end(&mut self) {
+        reply::Status::End.write(self.0);
+    }
+}
+
+/// Binary protocol: one STAT packet per stat, then an empty one.
+pub struct BinarySink<'a> {
+    /// The output buffer.
+    pub out: &'a mut Vec<u8>,
+    /// The request's opaque, echoed in every packet.
+    pub opaque: u32,
+}
+
+impl Sink for BinarySink<'_> {
+    fn stat(&mut self, name: &str, value: &dyn Display) {
+        binary::stat(self.out, self.opaque, name, value);
+    }
+
+    fn end(&mut self) {
+        binary::stat_end(self.out, self.opaque);
+    }
+}
+
+fn stat(out: &mut impl Sink, name: &str, value: impl Display) {
+    out.stat(name, &value);
+}
+
+/// Appends the stats of a group and what ends it. `Reset` resets the counters and
+/// appends nothing: each protocol answers it in its own way.
+pub fn stats(shared: &Shared, group: StatsGroup, out: &mut impl Sink) {
     match group {
         StatsGroup::General => general(shared, out),
         StatsGroup::Settings => settings(shared, out),
@@ -31,12 +76,9 @@ pub fn stats(shared: &Shared, group: StatsGroup, out: &mut Vec<u8>) {
                 "cachedump is gathered from every worker by the router"
             );
         }
-        StatsGroup::Reset => {
-            shared.counters.reset();
-            return Status::Reset.write(out);
-        }
+        StatsGroup::Reset => return shared.counters.reset(),
     }
-    Status::End.write(out);
+    out.end();
 }
 
 /// The sum of every shard's counters.
@@ -60,7 +102,7 @@ fn rusage() -> (String, String) {
     (fmt(usage.ru_utime), fmt(usage.ru_stime))
 }
 
-fn general(shared: &Shared, out: &mut Vec<u8>) {
+fn general(shared: &Shared, out: &mut impl Sink) {
     let counters = shared.counters.total();
     let store = shards(shared);
     process(shared, out);
@@ -71,7 +113,7 @@ fn general(shared: &Shared, out: &mut Vec<u8>) {
     forwarding(&counters, out);
 }
 
-fn process(shared: &Shared, out: &mut Vec<u8>) {
+fn process(shared: &Shared, out: &mut impl Sink) {
     let clock = &shared.clock;
     let (user, system) = rusage();
     stat(out, "pid", std::process::id());
@@ -84,7 +126,7 @@ fn process(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "rusage_system", system);
 }
 
-fn connections(shared: &Shared, out: &mut Vec<u8>) {
+fn connections(shared: &Shared, out: &mut impl Sink) {
     let curr = shared.curr_connections.load(Ordering::Relaxed);
     stat(out, "max_connections", shared.config.max_connections);
     stat(out, "curr_connections", curr);
@@ -117,7 +159,7 @@ fn connections(shared: &Shared, out: &mut Vec<u8>) {
     );
 }
 
-fn commands(counters: &Snapshot, shared: &Shared, out: &mut Vec<u8>) {
+fn commands(counters: &Snapshot, shared: &Shared, out: &mut impl Sink) {
     use Stat::*;
     let first = [
         cmd_get, cmd_set, cmd_flush, cmd_touch, cmd_meta, get_hits, get_misses,
@@ -151,7 +193,7 @@ fn commands(counters: &Snapshot, shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "bytes_written", counters.get(bytes_written));
 }
 
-fn memory(shared: &Shared, counters: &Snapshot, store: &ShardSnapshot, out: &mut Vec<u8>) {
+fn memory(shared: &Shared, counters: &Snapshot, store: &ShardSnapshot, out: &mut impl Sink) {
     stat(
         out,
         "limit_maxbytes",
@@ -194,7 +236,7 @@ fn memory(shared: &Shared, counters: &Snapshot, store: &ShardSnapshot, out: &mut
     }
 }
 
-fn items_summary(store: &ShardSnapshot, out: &mut Vec<u8>) {
+fn items_summary(store: &ShardSnapshot, out: &mut impl Sink) {
     stat(out, "bytes", store.bytes);
     stat(out, "curr_items", store.curr_items);
     stat(out, "total_items", store.total_items);
@@ -215,7 +257,7 @@ fn items_summary(store: &ShardSnapshot, out: &mut Vec<u8>) {
 }
 
 /// corecache's own counters, after memcached's.
-fn forwarding(counters: &Snapshot, out: &mut Vec<u8>) {
+fn forwarding(counters: &Snapshot, out: &mut impl Sink) {
     for s in [Stat::forwarded_requests, Stat::forwarded_batches] {
         stat(out, s.name(), counters.get(s));
     }
@@ -229,7 +271,7 @@ fn yes_no(value: bool) -> &'static str {
     }
 }
 
-fn settings(shared: &Shared, out: &mut Vec<u8>) {
+fn settings(shared: &Shared, out: &mut impl Sink) {
     let config = &shared.config;
     let slab = &config.slab;
     let (domain_socket, umask, inter) = match &config.listen {
@@ -298,7 +340,7 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "slab_page_size", slab.page_size);
 }
 
-fn items(shared: &Shared, out: &mut Vec<u8>) {
+fn items(shared: &Shared, out: &mut impl Sink) {
     let store = shards(shared);
     for (id, class) in store.classes.iter().enumerate() {
         if class.number == 0 && class.evicted == 0 && class.outofmemory == 0 {
@@ -336,7 +378,7 @@ fn items(shared: &Shared, out: &mut Vec<u8>) {
     }
 }
 
-fn slabs(shared: &Shared, out: &mut Vec<u8>) {
+fn slabs(shared: &Shared, out: &mut impl Sink) {
     let store = shards(shared);
     let mut active = 0;
     for (id, class) in store.classes.iter().enumerate() {
@@ -365,7 +407,7 @@ fn slabs(shared: &Shared, out: &mut Vec<u8>) {
     stat(out, "total_malloced", shared.pool.malloced());
 }
 
-fn conns(shared: &Shared, out: &mut Vec<u8>) {
+fn conns(shared: &Shared, out: &mut impl Sink) {
     let now = shared.clock.now();
     for (fd, endpoint) in &shared.listening {
         stat(out, &format!("{fd}:addr"), endpoint);

@@ -39,6 +39,11 @@ pub enum RecordKind {
     Text,
     /// One key of a text multi-get; the bytes are the key.
     TextGet(GetKind),
+    /// A whole binary request packet with a key.
+    Binary,
+    /// The header, extras and key of a binary store whose value exceeded `-I` and was
+    /// dropped: the owner answers E2BIG (and a SET removes the old value).
+    BinaryTooLarge,
     /// `stats cachedump`: this worker's part of the listing.
     CacheDump {
         /// The slab class.

@@ -19,15 +19,14 @@ use mio::event::Event;
 use mio::{Events, Poll, Token};
 
 use super::connection::{Closing, Conn, ConnInfo, ReadOutcome};
-use super::execute::{self, Exec, Flow};
 use super::listener::{Endpoint, Listener, Stream};
-use super::router::{owner, Batch, ConnId, Forwarder, Message, RecordKind};
+use super::router::{Batch, Forwarder, Message};
+use super::serve::{self, Core, Served};
 use super::{Shared, WAKER};
-use crate::protocol::reply::Status;
-use crate::protocol::text::{self, Command, Limits, Parse, Request, StatsGroup};
+use crate::protocol::text;
 use crate::protocol::ErrorReply;
 use crate::stats::{Counters, Stat};
-use crate::storage::{accounted_size, Shard};
+use crate::storage::Shard;
 
 /// Tokens at and above this name listeners.
 const LISTENER_BASE: usize = usize::MAX / 2;
@@ -102,30 +101,6 @@ impl Slots {
     }
 }
 
-/// The state requests run with, apart from the connections.
-struct Core {
-    id: usize,
-    shard: Shard,
-    forwarder: Forwarder,
-    shared: Arc<Shared>,
-    limits: Limits,
-}
-
-impl Core {
-    fn counters(&self) -> &Counters {
-        self.shared.counters.worker(self.id)
-    }
-
-    fn exec(&mut self) -> (Exec<'_>, &mut Forwarder) {
-        let exec = Exec {
-            shard: &mut self.shard,
-            counters: self.shared.counters.worker(self.id),
-            shared: &self.shared,
-        };
-        (exec, &mut self.forwarder)
-    }
-}
-
 struct Worker {
     poll: Poll,
     core: Core,
@@ -145,17 +120,10 @@ impl Worker {
         listeners: Vec<Listener>,
         shared: &Arc<Shared>,
     ) -> Worker {
-        let limits = limits(shared);
         let workers = shared.config.threads;
         Worker {
             poll,
-            core: Core {
-                id,
-                shard,
-                forwarder: Forwarder::new(id, workers),
-                shared: shared.clone(),
-                limits,
-            },
+            core: Core::new(id, shard, Forwarder::new(id, workers), shared.clone()),
             slots: Slots::default(),
             listeners,
             next_target: 0,
@@ -294,43 +262,10 @@ impl Worker {
         while let Some(message) = self.core.shared.mailboxes[self.core.id].try_recv() {
             match message {
                 Message::Connection(stream, peer) => self.adopt(stream, peer),
-                Message::Requests(batch) => self.run_forwarded(batch),
+                Message::Requests(batch) => self.core.run_forwarded(batch),
                 Message::Replies(batch) => self.deliver(batch),
             }
         }
-    }
-
-    /// Runs requests another worker forwarded, and sends the batch back with replies.
-    fn run_forwarded(&mut self, mut batch: Batch) {
-        let (mut exec, _) = self.core.exec();
-        let Batch {
-            origin,
-            records,
-            data,
-            replies,
-            reply_ends,
-            ..
-        } = &mut batch;
-        for record in records.iter() {
-            let bytes = &data[record.range.clone()];
-            let start = replies.len();
-            match record.kind {
-                RecordKind::Text => run_forwarded_text(&mut exec, bytes, replies),
-                RecordKind::TextGet(kind) => execute::get_one(&mut exec, bytes, kind, replies),
-                RecordKind::CacheDump { class, limit } => {
-                    execute::cachedump(&mut exec, class, limit, replies)
-                }
-            }
-            tracing::debug!(
-                from = *origin,
-                request = %first_line(bytes),
-                reply = %first_line(&replies[start..]),
-                "forwarded request"
-            );
-            reply_ends.push(replies.len());
-        }
-        let origin = batch.origin;
-        self.core.shared.mailboxes[origin].send(Message::Replies(batch));
     }
 
     /// Hands each reply in a returned batch to the connection that asked, if it is
@@ -369,7 +304,7 @@ impl Worker {
         if let Err(reason) = fill(conn, self.core.counters()) {
             return self.close(slot, reason);
         }
-        let served = run_requests(&mut self.core, conn, slot);
+        let served = serve::run_requests(&mut self.core, conn, slot);
         match served {
             Served::Close(reason) => return self.close(slot, reason),
             Served::Yielded => {
@@ -469,17 +404,6 @@ impl Worker {
     }
 }
 
-/// The parser's view of `-I`, counted as the shard counts item sizes.
-fn limits(shared: &Shared) -> Limits {
-    let slab = &shared.config.slab;
-    let base = accounted_size(0, 0, 0, slab.cas_enabled);
-    Limits {
-        item_size_max: slab.item_size_max,
-        item_overhead: base,
-        flags_overhead: accounted_size(0, 0, 1, slab.cas_enabled) - base,
-    }
-}
-
 /// Adds `slot` to a to-do list once.
 fn queue(list: &mut Vec<usize>, slot: usize, queued: &mut bool) {
     if !*queued {
@@ -490,7 +414,7 @@ fn queue(list: &mut Vec<usize>, slot: usize, queued: &mut bool) {
 
 /// Why a connection was closed, for the log.
 #[derive(Debug)]
-enum CloseReason {
+pub(super) enum CloseReason {
     /// The client closed its side.
     Eof,
     /// A read or write failed.
@@ -541,191 +465,4 @@ fn fill(conn: &mut Conn, counters: &Counters) -> Result<(), CloseReason> {
         }
     }
     Ok(())
-}
-
-/// How serving a connection ended this turn.
-enum Served {
-    /// Out of complete requests; waiting for more bytes.
-    Waiting,
-    /// `-R` requests served; more are buffered.
-    Yielded,
-    /// Output or owed replies are backed up; waiting for the client to read.
-    Paused,
-    /// Close the connection.
-    Close(CloseReason),
-}
-
-/// Parses and runs up to `-R` requests from the connection's buffer.
-fn run_requests(core: &mut Core, conn: &mut Conn, slot: usize) -> Served {
-    let now = core.shared.clock.now();
-    let id = ConnId {
-        slot,
-        generation: conn.generation,
-    };
-    for _ in 0..core.shared.config.reqs_per_event {
-        if conn.closing != Closing::Open || conn.input.discarding() {
-            return Served::Waiting;
-        }
-        if conn.output.is_backed_up() {
-            return Served::Paused;
-        }
-        let flow = if conn.held.is_empty() {
-            match next_request(core, conn, id) {
-                Step::Ran(flow) => flow,
-                Step::Held => continue,
-                Step::Stop(served) => return served,
-            }
-        } else {
-            run_held(core, conn, id)
-        };
-        conn.info.touch(now);
-        match flow {
-            Flow::Continue => {}
-            Flow::Quit => conn.closing = Closing::AfterReplies,
-            Flow::Close => return Served::Close(CloseReason::Shutdown),
-        }
-    }
-    if conn.input.is_empty() && conn.held.is_empty() {
-        Served::Waiting
-    } else {
-        Served::Yielded
-    }
-}
-
-/// What parsing the next request did.
-enum Step {
-    /// It ran (or was forwarded).
-    Ran(Flow),
-    /// It is a refused command whose data block is still arriving: held back.
-    Held,
-    /// Nothing to run now.
-    Stop(Served),
-}
-
-fn next_request(core: &mut Core, conn: &mut Conn, id: ConnId) -> Step {
-    let pending = conn.input.pending();
-    let (len, discard, flow) = match text::parse(pending, &core.limits) {
-        Parse::Request(request) => {
-            let (len, discard) = (request.len, request.discard);
-            let raw = &pending[..len];
-            if len + discard > pending.len() {
-                conn.held.extend_from_slice(raw);
-                conn.input.consume(len, discard);
-                return Step::Held;
-            }
-            (
-                len,
-                discard,
-                route(core, &mut conn.output, id, &request, raw),
-            )
-        }
-        Parse::Incomplete { need } => {
-            // A line without its newline yet (a long multi-get) needs at least one byte
-            // more than is buffered, however much that is.
-            let need = need.unwrap_or(pending.len() + 1);
-            conn.input.expect(need);
-            return Step::Stop(Served::Waiting);
-        }
-        Parse::Close(reason) => return Step::Stop(Served::Close(CloseReason::Protocol(reason))),
-    };
-    conn.input.consume(len, discard);
-    Step::Ran(flow)
-}
-
-/// Answers a held request once its data block has been dropped.
-fn run_held(core: &mut Core, conn: &mut Conn, id: ConnId) -> Flow {
-    let flow = match text::parse(&conn.held, &core.limits) {
-        Parse::Request(request) => route(core, &mut conn.output, id, &request, &conn.held),
-        Parse::Incomplete { .. } | Parse::Close(_) => {
-            debug_assert!(false, "a held request did not parse again");
-            Flow::Continue
-        }
-    };
-    conn.held.clear();
-    flow
-}
-
-/// Runs a request here, or forwards its keyed parts to the workers that own them.
-fn route(
-    core: &mut Core,
-    output: &mut super::connection::Output,
-    id: ConnId,
-    request: &Request<'_>,
-    raw: &[u8],
-) -> Flow {
-    let me = core.id;
-    let (mut exec, forwarder) = core.exec();
-    let shared = exec.shared;
-    let (hasher, workers) = (&shared.hasher, shared.config.threads);
-    tracing::debug!(worker = me, slot = id.slot, request = %first_line(raw), "request");
-    match request.command {
-        Command::Get { kind, keys } => {
-            for key in keys {
-                let target = owner(hasher.hash(key), workers);
-                if target == me {
-                    output.local(|out| {
-                        logged(out, |out| execute::get_one(&mut exec, key, kind, out))
-                    });
-                } else {
-                    forwarder.push(target, id, RecordKind::TextGet(kind), key);
-                    output.owe_remote(target);
-                }
-            }
-            output.local(|out| Status::End.write(out));
-            Flow::Continue
-        }
-        Command::Stats(StatsGroup::CacheDump { class, limit }) => {
-            for target in 0..workers {
-                if target == me {
-                    output.local(|out| execute::cachedump(&mut exec, class, limit, out));
-                } else {
-                    forwarder.push(target, id, RecordKind::CacheDump { class, limit }, &[]);
-                    output.owe_remote(target);
-                }
-            }
-            output.local(|out| Status::End.write(out));
-            Flow::Continue
-        }
-        ref command => match command.single_key() {
-            Some(key) => {
-                let target = owner(hasher.hash(key), workers);
-                if target == me {
-                    output.local(|out| logged(out, |out| execute::keyed(&mut exec, command, out)));
-                } else {
-                    forwarder.push(target, id, RecordKind::Text, raw);
-                    output.owe_remote(target);
-                }
-                Flow::Continue
-            }
-            None => output.local(|out| logged(out, |out| execute::global(&mut exec, command, out))),
-        },
-    }
-}
-
-/// The first line of a request or reply, escaped, for the `-vv` log.
-fn first_line(bytes: &[u8]) -> std::slice::EscapeAscii<'_> {
-    let end = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |n| n + 1);
-    bytes[..end.min(256)].escape_ascii()
-}
-
-/// Runs `write`, then logs what it appended, at `-vv`.
-fn logged<R>(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    let start = out.len();
-    let result = write(out);
-    if out.len() > start {
-        tracing::debug!(reply = %first_line(&out[start..]), bytes = out.len() - start, "reply");
-    }
-    result
-}
-
-/// Runs a forwarded single-key text request: the bytes are exactly one whole request,
-/// already parsed once by the worker that received it.
-fn run_forwarded_text(exec: &mut Exec<'_>, bytes: &[u8], out: &mut Vec<u8>) {
-    match text::parse(bytes, &limits(exec.shared)) {
-        Parse::Request(request) => execute::keyed(exec, &request.command, out),
-        Parse::Incomplete { .. } | Parse::Close(_) => {
-            debug_assert!(false, "a forwarded request did not parse");
-            ErrorReply::Error.write(out);
-        }
-    }
 }

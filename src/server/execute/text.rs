@@ -1,54 +1,19 @@
-//! Runs parsed requests against a shard and encodes the outcomes: the one place that
-//! knows both protocol types and storage types.
-//!
-//! Keyed commands run on the worker that owns the key (locally, or after forwarding);
-//! everything else runs where it arrived. Each storage outcome maps to its wire reply
-//! in one `match` that names every variant, so a new outcome cannot go unanswered.
-
-use std::sync::atomic::Ordering;
+//! The text protocol's commands: run against the shard, answered in memcached's words.
 
 use crate::protocol::reply::{self, Status};
-use crate::protocol::text::{Command, FlushDelay, GetKind, ShutdownMode, StoreKind, StoreRequest};
+use crate::protocol::text::{
+    Command, FlushDelay, GetKind, ShutdownMode, StatsGroup, StoreKind, StoreRequest,
+};
 use crate::protocol::ErrorReply;
-use crate::stats::{Counters, Stat};
+use crate::stats::Stat;
 use crate::storage::{
-    Access, Arith, ArithOutcome, DeleteOutcome, Key, Lookup, Miss, Shard, Store, StoreMode,
-    StoreOutcome, TouchOutcome,
+    Access, Arith, ArithOutcome, DeleteOutcome, Lookup, Store, StoreOutcome, TouchOutcome,
 };
 
-use super::report;
-use super::Shared;
-
-/// What the connection does after a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    /// Go on reading requests.
-    Continue,
-    /// Close once every earlier reply has been written (`quit`).
-    Quit,
-    /// Close now without a reply (`shutdown`).
-    Close,
-}
-
-/// The worker state a request runs with.
-pub struct Exec<'a> {
-    /// The worker's own shard.
-    pub shard: &'a mut Shard,
-    /// The worker's counters.
-    pub counters: &'a Counters,
-    /// Process-wide state.
-    pub shared: &'a Shared,
-}
-
-impl Exec<'_> {
-    fn realtime(&self, exptime: i32) -> u32 {
-        self.shared.clock.realtime(i64::from(exptime))
-    }
-
-    fn key<'k>(&self, bytes: &'k [u8]) -> Key<'k> {
-        self.shared.hasher.key(bytes)
-    }
-}
+use super::{cache_memlimit, count_arith, count_get, count_store, flush, Exec, Flow, Refusal};
+use crate::server::report;
+use crate::server::Shared;
+use crate::storage::StoreMode;
 
 /// Writes `write`'s reply unless the request asked for none.
 fn unless_quiet(noreply: bool, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
@@ -59,7 +24,7 @@ fn unless_quiet(noreply: bool, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8
 
 /// One key of a get: a `VALUE` block on a hit, nothing on a miss.
 pub fn get_one(ex: &mut Exec<'_>, key: &[u8], kind: GetKind, out: &mut Vec<u8>) {
-    let touch = kind.touch().map(|t| ex.realtime(t));
+    let touch = kind.touch().map(|t| ex.realtime(i64::from(t)));
     let access = Access {
         touch,
         no_bump: false,
@@ -76,26 +41,6 @@ pub fn get_one(ex: &mut Exec<'_>, key: &[u8], kind: GetKind, out: &mut Vec<u8>) 
         Lookup::Miss(miss) => Some(miss),
     };
     count_get(ex.counters, touch.is_some(), hit);
-}
-
-fn count_get(counters: &Counters, touch: bool, miss: Option<Miss>) {
-    let (cmd, hit, missed) = if touch {
-        (Stat::cmd_touch, Stat::touch_hits, Stat::touch_misses)
-    } else {
-        (Stat::cmd_get, Stat::get_hits, Stat::get_misses)
-    };
-    counters.incr(cmd);
-    match miss {
-        None => counters.incr(hit),
-        Some(miss) => {
-            counters.incr(missed);
-            match miss {
-                Miss::Expired if !touch => counters.incr(Stat::get_expired),
-                Miss::Flushed if !touch => counters.incr(Stat::get_flushed),
-                Miss::NotFound | Miss::Expired | Miss::Flushed => {}
-            }
-        }
-    }
 }
 
 /// This shard's part of `stats cachedump`: `ITEM <key> [<bytes> b; <expiry> s]` lines,
@@ -136,27 +81,16 @@ pub fn keyed(ex: &mut Exec<'_>, command: &Command<'_>, out: &mut Vec<u8>) {
     }
 }
 
-fn store_mode(kind: StoreKind) -> StoreMode {
-    match kind {
-        StoreKind::Set => StoreMode::Set,
-        StoreKind::Add => StoreMode::Add,
-        StoreKind::Replace => StoreMode::Replace,
-        StoreKind::Append => StoreMode::Append,
-        StoreKind::Prepend => StoreMode::Prepend,
-        StoreKind::Cas(unique) => StoreMode::Cas(unique),
-    }
-}
-
 fn store(ex: &mut Exec<'_>, request: &StoreRequest<'_>, out: &mut Vec<u8>) {
     let store = Store {
         key: ex.key(request.key),
         mode: store_mode(request.kind),
         flags: request.flags,
-        exptime: ex.realtime(request.exptime),
+        exptime: ex.realtime(i64::from(request.exptime)),
         value: request.data,
     };
     let outcome = ex.shard.store(store);
-    count_store(ex.counters, request.kind, outcome);
+    count_store(ex.counters, store.mode, outcome);
     unless_quiet(request.noreply, out, |out| store_reply(outcome, out));
 }
 
@@ -169,20 +103,6 @@ fn store_reply(outcome: StoreOutcome, out: &mut Vec<u8>) {
         StoreOutcome::TooLarge => ErrorReply::TooLarge.write(out),
         StoreOutcome::NoMemory => ErrorReply::OutOfMemory.write(out),
     }
-}
-
-fn count_store(counters: &Counters, kind: StoreKind, outcome: StoreOutcome) {
-    counters.incr(Stat::cmd_set);
-    let is_cas = matches!(kind, StoreKind::Cas(_));
-    let stat = match outcome {
-        StoreOutcome::Stored { .. } if is_cas => Stat::cas_hits,
-        StoreOutcome::Exists => Stat::cas_badval,
-        StoreOutcome::NotFound => Stat::cas_misses,
-        StoreOutcome::TooLarge => Stat::store_too_large,
-        StoreOutcome::NoMemory => Stat::store_no_memory,
-        StoreOutcome::Stored { .. } | StoreOutcome::NotStored => return,
-    };
-    counters.incr(stat);
 }
 
 /// A value over `-I`: the data was discarded unread; a `set` also removes the old value
@@ -216,16 +136,7 @@ fn arith(ex: &mut Exec<'_>, key: &[u8], incr: bool, delta: u64, noreply: bool, o
         cas: 0,
     };
     let outcome = ex.shard.arith(key, request);
-    let (hit, miss) = if incr {
-        (Stat::incr_hits, Stat::incr_misses)
-    } else {
-        (Stat::decr_hits, Stat::decr_misses)
-    };
-    match outcome {
-        ArithOutcome::Value { .. } => ex.counters.incr(hit),
-        ArithOutcome::NotFound => ex.counters.incr(miss),
-        ArithOutcome::NonNumeric | ArithOutcome::Exists | ArithOutcome::NoMemory => {}
-    }
+    count_arith(ex.counters, incr, outcome);
     unless_quiet(noreply, out, |out| arith_reply(outcome, out));
 }
 
@@ -240,7 +151,7 @@ fn arith_reply(outcome: ArithOutcome, out: &mut Vec<u8>) {
 }
 
 fn touch(ex: &mut Exec<'_>, key: &[u8], exptime: i32, noreply: bool, out: &mut Vec<u8>) {
-    let exptime = ex.realtime(exptime);
+    let exptime = ex.realtime(i64::from(exptime));
     let key = ex.key(key);
     let (stat, status) = match ex.shard.touch(key, exptime) {
         TouchOutcome::Touched => (Stat::touch_hits, Status::Touched),
@@ -266,11 +177,15 @@ pub fn global(ex: &mut Exec<'_>, command: &Command<'_>, out: &mut Vec<u8>) -> Fl
             let result = cache_memlimit(ex.shared, megabytes);
             unless_quiet(noreply, out, |out| match result {
                 Ok(()) => Status::Ok.write(out),
-                Err(error) => error.write(out),
+                Err(refusal) => memlimit_error(refusal).write(out),
             });
         }
         Command::FlushAll { delay, noreply } => flush_all(ex, delay, noreply, out),
-        Command::Stats(group) => report::stats(ex.shared, group, out),
+        Command::Stats(StatsGroup::Reset) => {
+            report::stats(ex.shared, StatsGroup::Reset, &mut report::TextSink(out));
+            Status::Reset.write(out);
+        }
+        Command::Stats(group) => report::stats(ex.shared, group, &mut report::TextSink(out)),
         Command::MetaNoop => Status::MetaNoop.write(out),
         Command::Get { .. }
         | Command::Store(_)
@@ -300,41 +215,41 @@ fn shutdown(shared: &Shared, mode: ShutdownMode, out: &mut Vec<u8>) -> Flow {
     }
 }
 
-/// `cache_memlimit`: memcached's bounds, then the page pool's own.
-fn cache_memlimit(shared: &Shared, megabytes: u32) -> Result<(), ErrorReply> {
-    if megabytes < 8 {
-        return Err(ErrorReply::MemlimitTooSmall);
+fn memlimit_error(refusal: Refusal) -> ErrorReply {
+    match refusal {
+        Refusal::TooSmall => ErrorReply::MemlimitTooSmall,
+        Refusal::Units => ErrorReply::MemlimitUnits,
+        Refusal::Disabled | Refusal::Failed => ErrorReply::MemlimitFailed,
     }
-    if megabytes > 1_000_000_000 {
-        return Err(ErrorReply::MemlimitUnits);
-    }
-    let bytes = usize::try_from(megabytes).map_err(|_| ErrorReply::MemlimitFailed)? << 20;
-    if !shared.pool.set_limit(bytes) {
-        return Err(ErrorReply::MemlimitFailed);
-    }
-    shared.memory_limit.store(bytes, Ordering::Relaxed);
-    tracing::info!(megabytes, "memory limit changed");
-    Ok(())
 }
 
-/// `flush_all`, with memcached's arithmetic: a flush at `t` invalidates items last
-/// written at or before `t - 1`; an immediate flush also invalidates everything stored
-/// earlier in the current second, by CAS, and replaces any pending delayed flush.
+fn store_mode(kind: StoreKind) -> StoreMode {
+    match kind {
+        StoreKind::Set => StoreMode::Set,
+        StoreKind::Add => StoreMode::Add,
+        StoreKind::Replace => StoreMode::Replace,
+        StoreKind::Append => StoreMode::Append,
+        StoreKind::Prepend => StoreMode::Prepend,
+        StoreKind::Cas(unique) => StoreMode::Cas(unique),
+    }
+}
+
+/// `flush_all`: `-F` is checked before the delay, as memcached checks it.
 fn flush_all(ex: &mut Exec<'_>, delay: FlushDelay, noreply: bool, out: &mut Vec<u8>) {
-    ex.counters.incr(Stat::cmd_flush);
-    if !ex.shared.config.flush_enabled {
-        return unless_quiet(noreply, out, |out| ErrorReply::FlushDisabled.write(out));
-    }
-    let flush = &ex.shared.flush;
-    match delay {
-        FlushDelay::Invalid => {
-            return unless_quiet(noreply, out, |out| ErrorReply::InvalidExptime.write(out))
+    let at = match delay {
+        FlushDelay::Now => None,
+        FlushDelay::After(t) => Some(i64::from(t)),
+        FlushDelay::Invalid if ex.shared.config.flush_enabled => {
+            return unless_quiet(noreply, out, |out| ErrorReply::InvalidExptime.write(out));
         }
-        FlushDelay::Now => {
-            flush.flush_at(ex.shared.clock.now().saturating_sub(1));
-            flush.flush_now();
-        }
-        FlushDelay::After(t) => flush.flush_at(ex.realtime(t).saturating_sub(1)),
-    }
-    unless_quiet(noreply, out, |out| Status::Ok.write(out));
+        FlushDelay::Invalid => None,
+    };
+    let reply = match flush(ex, at) {
+        Ok(()) => Ok(Status::Ok),
+        Err(_) => Err(ErrorReply::FlushDisabled),
+    };
+    unless_quiet(noreply, out, |out| match reply {
+        Ok(status) => status.write(out),
+        Err(error) => error.write(out),
+    });
 }
