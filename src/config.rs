@@ -23,8 +23,11 @@ pub const DEFAULT_MEMORY_MB: usize = 64;
 pub const MAX_PAGE_SIZE: usize = 1 << 20;
 /// The smallest page a shard is given.
 pub const MIN_PAGE_SIZE: usize = 64 << 10;
-/// How many pages each shard should get at least, so that size classes have room.
-pub const PAGES_PER_SHARD: usize = 16;
+/// How many pages each shard should get at least. A size class needs a page of its own
+/// before it can hold anything, and there are a few dozen classes: with fewer pages
+/// than several times that, classes keep taking pages from each other and each move
+/// evicts a whole page, so the cache holds little.
+pub const PAGES_PER_SHARD: usize = 256;
 /// The smallest `-I`, as in memcached.
 pub const ITEM_SIZE_MIN: usize = 1024;
 /// The largest `-I`, as in memcached.
@@ -305,6 +308,7 @@ impl Config {
         let threads = validate_threads(args.threads)?;
         let memory_limit = validate_memory(args.memory_limit)?;
         let item_size_max = parse_item_size(&args.max_item_size, memory_limit)?;
+        check_share(memory_limit, threads, item_size_max)?;
         let slab = slab_config(&args, &ext, memory_limit, threads, item_size_max)?;
         check_positive(args.conn_limit, "connection limit (-c)")?;
         check_positive(args.max_reqs_per_event, "requests per event (-R)")?;
@@ -414,6 +418,27 @@ fn parse_item_size(text: &str, memory: usize) -> Result<usize, ConfigError> {
     Ok(size)
 }
 
+/// Each worker's shard holds `-m / -t` of the memory, and an item lives in one shard:
+/// an item may take at most half of a share (as memcached allows half of `-m`), and a
+/// share must hold at least two of the smallest pages.
+fn check_share(memory: usize, threads: usize, item_size_max: usize) -> Result<(), ConfigError> {
+    let share = memory / threads;
+    if share < 2 * MIN_PAGE_SIZE {
+        return Err(invalid(format!(
+            "each worker needs at least {} KiB of memory: raise -m or lower -t",
+            (2 * MIN_PAGE_SIZE) >> 10
+        )));
+    }
+    if item_size_max > share / 2 {
+        return Err(invalid(format!(
+            "item max size (-I) cannot be larger than half of a worker's memory \
+             (-m / -t = {} KiB): raise -m, lower -t or lower -I",
+            share >> 10
+        )));
+    }
+    Ok(())
+}
+
 fn parse_extended(options: &[String]) -> Result<Extended, ConfigError> {
     let mut ext = Extended::default();
     for option in options.iter().flat_map(|o| o.split(',')) {
@@ -466,6 +491,12 @@ fn slab_config(
     check_positive(args.slab_min_size, "slab minimum size (-n)")?;
     let page_size = page_size(memory, threads);
     let chunk_max = ext.slab_chunk_max.unwrap_or(page_size / 2);
+    if HEADER_SIZE + args.slab_min_size > page_size / 2 {
+        return Err(invalid(format!(
+            "slab minimum size (-n) must be at most {} bytes",
+            page_size / 2 - HEADER_SIZE
+        )));
+    }
     if chunk_max > page_size / 2 || chunk_max < HEADER_SIZE + args.slab_min_size {
         return Err(invalid(format!(
             "slab_chunk_max must be between {} and {} bytes",
@@ -551,8 +582,8 @@ mod tests {
         assert_eq!(config.memory_limit, 64 << 20);
         assert_eq!(config.max_connections, 1024);
         assert_eq!(config.slab.item_size_max, 1 << 20);
-        assert_eq!(config.slab.page_size, 1 << 20);
-        assert_eq!(config.slab.chunk_max, 512 << 10);
+        assert_eq!(config.slab.page_size, 128 << 10);
+        assert_eq!(config.slab.chunk_max, 64 << 10);
         assert!(config.slab.evictions && config.slab.cas_enabled);
         assert_eq!(config.reqs_per_event, 20);
         assert!(config.flush_enabled && !config.shutdown_enabled);
@@ -564,7 +595,7 @@ mod tests {
             "-p",
             "22000",
             "-m",
-            "512",
+            "1024",
             "-c",
             "10",
             "-t",
@@ -631,9 +662,17 @@ mod tests {
 
     #[test]
     fn small_shares_get_smaller_pages() {
-        assert_eq!(page_size(64 << 20, 2), 1 << 20);
-        assert_eq!(page_size(64 << 20, 16), 256 << 10);
+        assert_eq!(page_size(64 << 20, 2), 128 << 10);
+        assert_eq!(page_size(64 << 20, 16), 64 << 10);
+        assert_eq!(page_size(1 << 30, 4), 1 << 20);
         assert_eq!(page_size(8 << 20, 64), 64 << 10);
+    }
+
+    #[test]
+    fn an_item_must_fit_in_a_workers_share() {
+        assert!(refused(&["-m", "8", "-t", "8"]).contains("half of a worker's memory"));
+        assert!(refused(&["-m", "8", "-t", "65"]).contains("each worker needs"));
+        assert!(parse(&["-m", "8", "-t", "4"]).is_ok());
     }
 
     #[test]

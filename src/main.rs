@@ -1,11 +1,13 @@
 //! The `corecache` binary: parses the command line, sets up logging, starts the server
-//! and stops it on SIGINT or SIGTERM.
+//! and stops it on SIGINT, SIGTERM or SIGUSR1 (memcached's graceful stop); SIGHUP is
+//! ignored, as memcached ignores it.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use corecache::config::Config;
 use corecache::server::{Options, Server};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::{reload, Registry};
@@ -35,13 +37,14 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config, options: Options) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGHUP])?;
     let server = Server::start(config, options)?;
     let stop = server.stopper();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            let stopping = signals.forever().find(|&signal| signal != SIGHUP);
+            if let Some(signal) = stopping {
                 tracing::warn!(signal, "stopping on signal");
                 stop();
             }
@@ -57,7 +60,11 @@ fn logging(verbosity: u8) -> Box<dyn Fn(u32) + Send + Sync> {
     let (filter, handle) = reload::Layer::<LevelFilter, Registry>::new(level(verbosity.into()));
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
         .init();
     Box::new(move |v| {
         if let Err(err) = handle.reload(level(v)) {

@@ -91,6 +91,8 @@ counters! {
     conn_yields,
     /// Connections closed for being idle longer than `idle_timeout`.
     idle_kicks,
+    /// Connections closed for not reading replies that grew past the output limit.
+    output_kicks,
     /// Requests sent to another worker's shard.
     forwarded_requests,
     /// Batches of requests sent to another worker.

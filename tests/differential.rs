@@ -107,6 +107,8 @@ scripts!(
     noreply_errors,
     connection_limit,
     idle_timeout,
+    meta_edges,
+    meta_flags,
 );
 
 /// Runs one script on both servers and fails with a side-by-side report.

@@ -5,7 +5,8 @@
 //! a token (`T30`, `Oabc`). memcached checks the flags of every meta command in one shared
 //! pass, so each command accepts every flag memcached knows and ignores those it has no use
 //! for; this module does the same. It records the flags' values ([`Options`]) and the
-//! flags to return, in request order ([`Returns`]), and leaves what they do to the cache to
+//! flags to return, in request order ([`Returns`]), and the order of the flags whose effect
+//! depends on it ([`Steps`]), and leaves what they do to the cache to
 //! the executor. A key sent in base64 (`b`) is checked here but kept as sent, so that a
 //! request never copies its key; [`MetaKey::bytes`] decodes it into a [`KeyRoom`] on the
 //! caller's stack. This module does not find lines: [`super::text`] does, and hands every
@@ -53,6 +54,8 @@ pub const BINARY_KEY_MAX: usize = KEY_MAX / 4 * 3;
 const VALUE_LEN_MAX: i64 = i32::MAX as i64 - 2;
 /// A reply returns each of the eight value flags at most once.
 const RETURNS_MAX: usize = 8;
+/// `T`, `N`, `R` and `t`, each at most once.
+const STEPS_MAX: usize = 4;
 
 /// base64 as memcached reads keys: the standard alphabet, whole groups only (padding
 /// required), and stray low bits in the last group tolerated, as memcached tolerates them.
@@ -224,6 +227,67 @@ impl fmt::Debug for Returns {
     }
 }
 
+/// A flag whose effect depends on where it stands in the request: memcached's `mg` and
+/// `ma` apply `T`, `N` and `R` in request order, and `t` reports the TTL as it is at its
+/// own place, so `t T30` returns the old TTL and `T30 t` the new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `T<exptime>`: set the TTL.
+    Touch,
+    /// `N<exptime>`: give an item just created its TTL.
+    Vivify,
+    /// `R<exptime>`: win the recache token if less time than this is left.
+    Recache,
+    /// `t`: report the TTL as it stands here.
+    ReturnTtl,
+}
+
+impl Step {
+    fn from_letter(letter: u8) -> Option<Step> {
+        Some(match letter {
+            b'T' => Step::Touch,
+            b'N' => Step::Vivify,
+            b'R' => Step::Recache,
+            b't' => Step::ReturnTtl,
+            _ => return None,
+        })
+    }
+}
+
+/// The [`Step`]s of a request, in request order, in a fixed array so that a request
+/// allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Steps {
+    list: [Step; STEPS_MAX],
+    len: u8,
+}
+
+impl Steps {
+    const NONE: Steps = Steps {
+        list: [Step::Touch; STEPS_MAX],
+        len: 0,
+    };
+
+    /// Adds a step; the flag pass refuses repeated letters, so there is always room.
+    fn push(&mut self, step: Step) {
+        if let Some(slot) = self.list.get_mut(usize::from(self.len)) {
+            *slot = step;
+            self.len += 1;
+        }
+    }
+
+    /// The steps, in request order.
+    pub fn as_slice(&self) -> &[Step] {
+        &self.list[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for Steps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
 /// The values a meta command's flags carry. Every command accepts every flag (memcached
 /// checks them in one shared pass) and ignores those it has no use for; each field names
 /// the commands that use it. Numbers are as the client sent them, exptimes included.
@@ -272,6 +336,8 @@ pub struct MetaArgs<'a> {
     pub opaque: Option<&'a [u8]>,
     /// The flags the reply returns, in request order.
     pub returns: Returns,
+    /// `T`, `N`, `R` and `t`, in request order, for the commands that interleave them.
+    pub steps: Steps,
     /// The values of the other flags.
     pub options: Options,
 }

@@ -11,8 +11,9 @@
 //! refused but its length field is readable, its data block is still consumed
 //! ([`Request::discard`]), so the value's bytes are never run as commands.
 //!
-//! Meta commands (`mg`, `ms`, ...) other than `mn` answer `ERROR` here; they are not
-//! parsed by this module.
+//! Meta commands (`mg`, `ms`, ...) are found here, as two-letter words starting with `m`,
+//! and parsed by [`super::meta`]; a parsed one is a [`Command::Meta`] (or
+//! [`Command::MetaNoop`] for `mn`).
 
 use memchr::memchr;
 
@@ -273,6 +274,8 @@ pub enum Command<'a> {
     Stats(StatsGroup),
     /// `mn`: answers `MN`.
     MetaNoop,
+    /// `mg`, `ms`, `md`, `ma`, `me`: a meta command for one key.
+    Meta(super::meta::MetaRequest<'a>),
     /// Malformed input: reply with this error (unless `noreply` hides it).
     Error {
         /// The error line.
@@ -283,7 +286,9 @@ pub enum Command<'a> {
 }
 
 impl<'a> Command<'a> {
-    /// The key that decides which shard runs this command, if it has exactly one.
+    /// The key that decides which shard runs this command, if it has exactly one and it
+    /// was sent as it is stored: a meta command's base64 key (`b`) must be decoded with
+    /// [`super::meta::MetaKey::bytes`] first, so it answers `None` here.
     pub fn single_key(&self) -> Option<&'a [u8]> {
         match *self {
             Command::Store(StoreRequest { key, .. })
@@ -291,6 +296,7 @@ impl<'a> Command<'a> {
             | Command::Delete { key, .. }
             | Command::Arith { key, .. }
             | Command::Touch { key, .. } => Some(key),
+            Command::Meta(ref meta) => meta.key().text(),
             _ => None,
         }
     }
@@ -306,6 +312,11 @@ impl<'a> Keys<'a> {
     /// Keys separated by runs of spaces in `line`.
     pub fn new(line: &'a [u8]) -> Keys<'a> {
         Keys { rest: line }
+    }
+
+    /// The keys not yet iterated, as the bytes they came in.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.rest
     }
 }
 
@@ -437,7 +448,7 @@ fn dispatch<'a>(tokens: &Tokens<'a>, frame: &Frame<'a, '_>) -> Parse<'a> {
         return frame.error(ErrorReply::Error, false);
     }
     if command.len() == 2 && command[0] == b'm' {
-        return meta(command, frame);
+        return meta(frame);
     }
     match command {
         b"get" | b"bget" => get(tokens, frame, GetKind::Get),
@@ -479,11 +490,9 @@ fn unknown<'a>(command: &[u8], tokens: &Tokens<'a>, frame: &Frame<'a, '_>) -> Pa
     frame.error(ErrorReply::Error, false)
 }
 
-fn meta<'a>(command: &[u8], frame: &Frame<'a, '_>) -> Parse<'a> {
-    match command {
-        b"mn" => frame.done(Command::MetaNoop),
-        _ => frame.error(ErrorReply::Error, false),
-    }
+/// Hands a meta line to the meta parser, which answers `ERROR` for an unknown word.
+fn meta<'a>(frame: &Frame<'a, '_>) -> Parse<'a> {
+    super::meta::parse_line(frame.buf, frame.line_len, frame.limits).into_text(Command::Meta)
 }
 
 fn get<'a>(tokens: &Tokens<'a>, frame: &Frame<'a, '_>, kind: GetKind) -> Parse<'a> {
@@ -635,16 +644,20 @@ fn delete<'a>(tokens: &Tokens<'a>, frame: &Frame<'a, '_>) -> Parse<'a> {
     frame.done(Command::Delete { key, noreply })
 }
 
+/// An error reply and whether `noreply` hides it.
+type Refusal = (ErrorReply, bool);
+
 /// The shared start of `incr`, `decr` and `touch`: `<cmd> <key> <number> [noreply]`.
-/// Answers the key, the number token and `noreply`, or the error reply to send.
-fn key_and_number<'a>(tokens: &Tokens<'a>) -> Result<(&'a [u8], &'a [u8], bool), Command<'a>> {
+/// Answers the key, the number token and `noreply`, or the error reply to send and
+/// whether `noreply` hides it (not a whole [`Command`], which is large).
+fn key_and_number<'a>(tokens: &Tokens<'a>) -> Result<(&'a [u8], &'a [u8], bool), Refusal> {
     if !(4..=5).contains(&tokens.count()) {
-        return Err(error(ErrorReply::Error, false));
+        return Err((ErrorReply::Error, false));
     }
     let noreply = tokens.noreply();
     let key = tokens.get(1);
     if key.len() > KEY_MAX {
-        return Err(error(ErrorReply::BadFormat, noreply));
+        return Err((ErrorReply::BadFormat, noreply));
     }
     Ok((key, tokens.get(2), noreply))
 }
@@ -660,7 +673,7 @@ fn arith<'a>(tokens: &Tokens<'a>, frame: &Frame<'a, '_>, incr: bool) -> Parse<'a
             },
             None => error(ErrorReply::InvalidDelta, noreply),
         },
-        Err(refusal) => refusal,
+        Err((reply, noreply)) => error(reply, noreply),
     };
     frame.done(command)
 }
@@ -675,7 +688,7 @@ fn touch<'a>(tokens: &Tokens<'a>, frame: &Frame<'a, '_>) -> Parse<'a> {
             },
             None => error(ErrorReply::InvalidExptime, noreply),
         },
-        Err(refusal) => refusal,
+        Err((reply, noreply)) => error(reply, noreply),
     };
     frame.done(command)
 }

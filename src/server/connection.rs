@@ -13,15 +13,20 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::listener::{Endpoint, Stream};
+use crate::protocol::text::GetKind;
 
 /// The smallest read: enough for a pipeline of small requests in one system call.
 const READ_CHUNK: usize = 16 * 1024;
 /// An output buffer larger than this is shrunk once it has been written out.
 const OUTPUT_KEEP: usize = 256 * 1024;
-/// Stop reading requests while this much output waits for the client to read it.
-pub const OUTPUT_PAUSE: usize = 4 * 1024 * 1024;
-/// Stop reading requests while this many replies are owed by other workers.
-pub const PENDING_PAUSE: usize = 4096;
+/// Stop running requests while this much output waits for the client to read it.
+pub const OUTPUT_PAUSE: usize = 1024 * 1024;
+/// Stop running requests while this many replies are owed by other workers.
+pub const PENDING_PAUSE: usize = 256;
+/// The bytes of replies that may carry a value that a connection may have on their way
+/// from other workers: each counts as `-I`, so a client cannot make other workers copy
+/// much more than this for it before it reads.
+pub const REMOTE_VALUE_BUDGET: usize = 16 * 1024 * 1024;
 
 /// Bytes read from the socket and not yet parsed.
 #[derive(Debug, Default)]
@@ -109,13 +114,17 @@ impl Input {
         self.discard -= n;
     }
 
+    /// Moves unparsed bytes to the front and grows the buffer when it is full. It grows
+    /// by doubling as bytes arrive, never straight to a declared value length, so a client
+    /// that declares a large value but sends little costs little.
     fn make_room(&mut self) {
         if self.start > 0 && (self.start == self.end || self.end + READ_CHUNK > self.buf.len()) {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        let wanted = (self.end + READ_CHUNK).max(self.need.min(self.end + (64 << 20)));
+        let doubled = (2 * self.end).max(self.end + READ_CHUNK);
+        let wanted = (self.end + READ_CHUNK).max(self.need.min(doubled));
         if wanted > self.buf.len() {
             self.buf.resize(wanted.next_power_of_two(), 0);
         }
@@ -134,8 +143,8 @@ impl Input {
 /// A reply owed to the client, in request order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Owed {
-    /// Still being produced by worker `target`.
-    Remote(usize),
+    /// Still being produced by worker `target`; `true` if it may carry a value.
+    Remote(usize, bool),
     /// Produced, waiting in the side buffer behind an earlier remote reply.
     Ready(Range<usize>),
 }
@@ -147,6 +156,10 @@ pub struct Output {
     sent: usize,
     owed: VecDeque<Owed>,
     waiting: Vec<u8>,
+    /// Remote replies owed that may carry a value.
+    owed_values: usize,
+    /// How many of those may be owed at once (from `-I`, see [`REMOTE_VALUE_BUDGET`]).
+    value_limit: usize,
 }
 
 impl Output {
@@ -175,19 +188,39 @@ impl Output {
         self.owed.push_back(Owed::Ready(range));
     }
 
-    /// Reserves the next place in the reply order for a reply from worker `target`.
-    pub fn owe_remote(&mut self, target: usize) {
-        self.owed.push_back(Owed::Remote(target));
+    /// Sets how large a value can be, which bounds how many replies that may carry one
+    /// can be owed at once.
+    pub fn limit_values(&mut self, item_size_max: usize) {
+        self.value_limit = (REMOTE_VALUE_BUDGET / item_size_max.max(1)).clamp(2, PENDING_PAUSE);
+    }
+
+    /// Reserves the next place in the reply order for a reply from worker `target`;
+    /// `value` says whether the reply may carry an item's value.
+    pub fn owe_remote(&mut self, target: usize, value: bool) {
+        self.owed_values += usize::from(value);
+        self.owed.push_back(Owed::Remote(target, value));
+    }
+
+    /// Whether any reply is still being produced by another worker.
+    pub fn owes_remote(&self) -> bool {
+        self.owed.iter().any(|o| matches!(o, Owed::Remote(..)))
     }
 
     /// Fills the earliest place reserved for worker `target` with its reply. Replies
     /// from one worker arrive in the order they were asked for, so the earliest place
     /// is the right one.
     pub fn fill_remote(&mut self, target: usize, reply: &[u8]) {
-        let Some(at) = self.owed.iter().position(|o| *o == Owed::Remote(target)) else {
+        let Some(at) = self
+            .owed
+            .iter()
+            .position(|o| matches!(o, Owed::Remote(t, _) if *t == target))
+        else {
             debug_assert!(false, "a reply from worker {target} that nobody is owed");
             return;
         };
+        if let Owed::Remote(_, true) = self.owed[at] {
+            self.owed_values -= 1;
+        }
         if at > 0 {
             let start = self.waiting.len();
             self.waiting.extend_from_slice(reply);
@@ -214,9 +247,17 @@ impl Output {
         self.buf.len() - self.sent
     }
 
-    /// Whether new requests should wait until the client reads what it was sent.
+    /// Bytes held for the client: ready to write, or waiting behind a remote reply.
+    pub fn footprint(&self) -> usize {
+        self.unsent() + self.waiting.len()
+    }
+
+    /// Whether new requests (and further keys of a multi-get) should wait until the
+    /// client reads what it was sent or other workers answer.
     pub fn is_backed_up(&self) -> bool {
-        self.unsent() > OUTPUT_PAUSE || self.owed.len() > PENDING_PAUSE
+        self.footprint() > OUTPUT_PAUSE
+            || self.owed.len() >= PENDING_PAUSE
+            || self.owed_values >= self.value_limit.max(2)
     }
 
     /// Writes as much as the socket takes; returns the bytes written.
@@ -280,6 +321,25 @@ impl ConnInfo {
     }
 }
 
+/// A request set aside: the start of a refused command whose data block is still
+/// arriving (a text line, or a binary header with extras and key), answered once the
+/// block has been dropped; or the keys of a multi-get not yet run because the client
+/// had not read the replies so far.
+#[derive(Debug, Default)]
+pub struct Held {
+    /// The request's bytes, or the keys not yet run.
+    pub bytes: Vec<u8>,
+    /// For a multi-get: its form, and where in `bytes` the keys not yet run start.
+    pub get: Option<(GetKind, usize)>,
+}
+
+impl Held {
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// Which protocol a connection speaks, decided by its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wire {
@@ -294,8 +354,18 @@ pub enum Wire {
 pub enum Closing {
     /// Still serving.
     Open,
-    /// `quit`: close once every earlier reply is written.
-    AfterReplies,
+    /// Close once every earlier reply is written, for this reason (a binary protocol
+    /// error closes as `quit` does, after its error reply).
+    AfterReplies(Ending),
+}
+
+/// Why a connection closes once its replies are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The client sent `quit`.
+    Quit,
+    /// The client closed its side; what it sent before is still answered.
+    Eof,
 }
 
 /// A client connection owned by one worker.
@@ -321,14 +391,17 @@ pub struct Conn {
     pub dirty: bool,
     /// Whether reading stopped because its output is backed up.
     pub paused: bool,
-    /// The start of a refused storage command whose data block is still arriving (a
-    /// text line, or a binary header with extras and key): it is answered once the block
-    /// has been dropped, never before, as memcached does.
-    pub held: Vec<u8>,
+    /// A request set aside until its data block is dropped or the client reads.
+    pub held: Held,
     /// The protocol, once the first byte has arrived.
     pub wire: Option<Wire>,
     /// SASL state (`-S`).
     pub session: super::sasl::Session,
+    /// Whether reading stopped at a request that must wait for replies still owed by other
+    /// workers (`flush_all` must not overtake them).
+    pub barrier: bool,
+    /// Whether the client closed its side; what it sent before is still answered.
+    pub eof: bool,
 }
 
 impl Conn {
@@ -345,10 +418,24 @@ impl Conn {
             queued: false,
             dirty: false,
             paused: false,
-            held: Vec::new(),
+            held: Held::default(),
             wire: None,
             session: super::sasl::Session::default(),
+            barrier: false,
+            eof: false,
         }
+    }
+}
+
+impl Conn {
+    /// Whether the connection waits for a new command: nothing half-read, nothing owed.
+    /// Only such a connection counts as idle for `idle_timeout`, as in memcached, which
+    /// never closes a client in the middle of sending a value.
+    pub fn is_idle(&self) -> bool {
+        self.input.is_empty()
+            && !self.input.discarding()
+            && self.held.is_empty()
+            && self.output.is_drained()
     }
 }
 
@@ -369,10 +456,10 @@ mod tests {
     fn replies_leave_in_request_order() {
         let mut out = Output::default();
         out.local(|b| b.extend_from_slice(b"1"));
-        out.owe_remote(2);
+        out.owe_remote(2, false);
         out.local(|b| b.extend_from_slice(b"3"));
-        out.owe_remote(1);
-        out.owe_remote(2);
+        out.owe_remote(1, false);
+        out.owe_remote(2, false);
         out.local(|b| b.extend_from_slice(b"6"));
         out.fill_remote(1, b"4");
         assert_eq!(out.buf, b"1");
@@ -386,7 +473,7 @@ mod tests {
     #[test]
     fn empty_remote_replies_release_what_follows() {
         let mut out = Output::default();
-        out.owe_remote(1);
+        out.owe_remote(1, false);
         out.local(|b| b.extend_from_slice(b"END\r\n"));
         out.fill_remote(1, b"");
         assert_eq!(out.buf, b"END\r\n");

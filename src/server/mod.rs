@@ -63,6 +63,8 @@ pub struct Shared {
     pub curr_connections: AtomicUsize,
     /// Connections accepted since start.
     pub total_connections: AtomicU64,
+    /// `total_connections` at the last `stats reset`.
+    connections_at_reset: AtomicU64,
     /// Connections refused by `-c`.
     pub rejected_connections: AtomicU64,
     /// The current item memory limit (changed by `cache_memlimit`).
@@ -87,6 +89,20 @@ impl Shared {
     /// Whether the server is stopping.
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// `stats reset`: counters start again from zero. The shards' item counters
+    /// (`total_items`, evictions) keep counting.
+    pub fn reset_stats(&self) {
+        self.counters.reset();
+        let total = self.total_connections.load(Ordering::Relaxed);
+        self.connections_at_reset.store(total, Ordering::Relaxed);
+    }
+
+    /// Connections accepted since the last `stats reset`.
+    pub fn total_connections_since_reset(&self) -> u64 {
+        let total = self.total_connections.load(Ordering::Relaxed);
+        total.saturating_sub(self.connections_at_reset.load(Ordering::Relaxed))
     }
 
     /// Applies the `verbosity` command.
@@ -184,6 +200,7 @@ fn build(
         listening: listeners.iter().map(|l| (l.fd(), l.endpoint())).collect(),
         curr_connections: AtomicUsize::new(0),
         total_connections: AtomicU64::new(0),
+        connections_at_reset: AtomicU64::new(0),
         rejected_connections: AtomicU64::new(0),
         memory_limit: AtomicUsize::new(config.memory_limit),
         verbosity: AtomicU32::new(u32::from(config.verbosity)),

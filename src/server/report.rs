@@ -76,7 +76,7 @@ pub fn stats(shared: &Shared, group: StatsGroup, out: &mut impl Sink) {
                 "cachedump is gathered from every worker by the router"
             );
         }
-        StatsGroup::Reset => return shared.counters.reset(),
+        StatsGroup::Reset => return shared.reset_stats(),
     }
     out.end();
 }
@@ -133,7 +133,7 @@ fn connections(shared: &Shared, out: &mut impl Sink) {
     stat(
         out,
         "total_connections",
-        shared.total_connections.load(Ordering::Relaxed),
+        shared.total_connections_since_reset(),
     );
     stat(
         out,
@@ -337,6 +337,9 @@ fn settings(shared: &Shared, out: &mut impl Sink) {
     stat(out, "read_buf_mem_limit", 0);
     stat(out, "track_sizes", "no");
     stat(out, "inline_ascii_response", "no");
+    stat(out, "slab_automove_freeratio", "0.010");
+    stat(out, "num_napi_ids", "(null)");
+    stat(out, "memory_file", "(null)");
     stat(out, "slab_page_size", slab.page_size);
 }
 

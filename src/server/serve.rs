@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use super::connection::{Closing, Conn, Output, Wire};
+use super::connection::{Closing, Conn, Ending, Held, Output, Wire};
 use super::execute::{self, Exec, Flow};
 use super::router::{owner, Batch, ConnId, Forwarder, Message, RecordKind};
 use super::sasl::Session;
@@ -16,8 +16,9 @@ use super::worker::CloseReason;
 use super::Shared;
 use crate::config::Protocols;
 use crate::protocol::binary::{self, Header, Opcode, Packet, Status};
+use crate::protocol::meta::KeyRoom;
 use crate::protocol::reply::Status as TextStatus;
-use crate::protocol::text::{self, Command, Limits, Parse, Request, StatsGroup};
+use crate::protocol::text::{self, Command, GetKind, Keys, Limits, Parse, Request, StatsGroup};
 use crate::protocol::ErrorReply;
 use crate::stats::Counters;
 use crate::storage::{accounted_size, Shard};
@@ -137,6 +138,8 @@ pub(super) enum Served {
     Yielded,
     /// Output or owed replies are backed up; waiting for the client to read.
     Paused,
+    /// The next request must wait until every reply owed by other workers has arrived.
+    Barrier,
     /// Close the connection.
     Close(CloseReason),
 }
@@ -167,7 +170,7 @@ pub(super) fn run_requests(core: &mut Core, conn: &mut Conn, slot: usize) -> Ser
         conn.info.touch(now);
         match flow {
             Flow::Continue => {}
-            Flow::Quit => conn.closing = Closing::AfterReplies,
+            Flow::Quit => conn.closing = Closing::AfterReplies(Ending::Quit),
             Flow::Close => return Served::Close(CloseReason::Shutdown),
         }
     }
@@ -210,19 +213,30 @@ fn wire_for(protocols: Protocols, first: u8) -> Wire {
     }
 }
 
-/// Answers a held request once its data block has been dropped.
+/// Runs a held request: a refused command once its data block has been dropped, or the
+/// rest of a multi-get once the client has read.
 fn run_held(core: &mut Core, conn: &mut Conn, id: ConnId) -> Flow {
-    let flow = match conn.wire {
-        Some(Wire::Binary) => route_too_large(core, &mut conn.output, id, &conn.held),
-        _ => match text::parse(&conn.held, &core.limits) {
-            Parse::Request(request) => route_text(core, &mut conn.output, id, &request, &conn.held),
+    let bytes = std::mem::take(&mut conn.held.bytes);
+    let flow = match (conn.held.get.take(), conn.wire) {
+        (Some((kind, from)), _) => {
+            if let Some(rest) = route_get(core, &mut conn.output, id, kind, &bytes[from..]) {
+                conn.held.get = Some((kind, from + rest));
+                conn.held.bytes = bytes;
+                return Flow::Continue;
+            }
+            Flow::Continue
+        }
+        (None, Some(Wire::Binary)) => route_too_large(core, &mut conn.output, id, &bytes),
+        (None, _) => match text::parse(&bytes, &core.limits) {
+            Parse::Request(request) => {
+                route_text(core, &mut conn.output, &mut conn.held, id, &request, &bytes)
+            }
             Parse::Incomplete { .. } | Parse::Close(_) => {
                 debug_assert!(false, "a held request did not parse again");
                 Flow::Continue
             }
         },
     };
-    conn.held.clear();
     flow
 }
 
@@ -233,15 +247,15 @@ fn text_step(core: &mut Core, conn: &mut Conn, id: ConnId) -> Step {
             let (len, discard) = (request.len, request.discard);
             let raw = &pending[..len];
             if len + discard > pending.len() {
-                conn.held.extend_from_slice(raw);
+                conn.held.bytes.extend_from_slice(raw);
                 conn.input.consume(len, discard);
                 return Step::Held;
             }
-            (
-                len,
-                discard,
-                route_text(core, &mut conn.output, id, &request, raw),
-            )
+            if must_wait(&request.command) && conn.output.owes_remote() {
+                return Step::Stop(Served::Barrier);
+            }
+            let flow = route_text(core, &mut conn.output, &mut conn.held, id, &request, raw);
+            (len, discard, flow)
         }
         Parse::Incomplete { need } => {
             // A line without its newline yet (a long multi-get) needs at least one byte
@@ -256,48 +270,86 @@ fn text_step(core: &mut Core, conn: &mut Conn, id: ConnId) -> Step {
     Step::Ran(flow)
 }
 
+/// Whether a keyed text command's reply may carry an item's value (a meta command may;
+/// storage, delete, arithmetic and touch replies are one short line).
+fn carries_value(command: &Command<'_>) -> bool {
+    matches!(command, Command::Meta(_))
+}
+
+/// Whether a command changes what every shard holds, so that it must not run before the
+/// connection's earlier requests that other workers are still running (`flush_all`).
+fn must_wait(command: &Command<'_>) -> bool {
+    matches!(command, Command::FlushAll { .. })
+}
+
+/// Runs one key of a multi-get after another, and stops when the connection's output
+/// backs up (a client that asks for many large values and reads slowly): then it answers
+/// where in `keys` the keys not yet run start, to be held until the client has read.
+/// `END` follows the last key.
+fn route_get(
+    core: &mut Core,
+    output: &mut Output,
+    id: ConnId,
+    kind: GetKind,
+    keys: &[u8],
+) -> Option<usize> {
+    let me = core.id;
+    let (mut exec, forwarder) = core.exec();
+    let shared = exec.shared;
+    let mut iter = Keys::new(keys);
+    while let Some(key) = iter.next() {
+        let target = owner(shared.hasher.hash(key), shared.config.threads);
+        if target == me {
+            output
+                .local(|out| logged(out, |out| execute::text::get_one(&mut exec, key, kind, out)));
+        } else {
+            forwarder.push(target, id, RecordKind::TextGet(kind), key);
+            output.owe_remote(target, true);
+        }
+        let rest = iter.as_bytes();
+        if output.is_backed_up() && rest.iter().any(|&b| b != b' ') {
+            return Some(keys.len() - rest.len());
+        }
+    }
+    output.local(|out| TextStatus::End.write(out));
+    None
+}
+
 /// Runs a text request here, or forwards its keyed parts to the workers that own them.
 fn route_text(
     core: &mut Core,
     output: &mut Output,
+    held: &mut Held,
     id: ConnId,
     request: &Request<'_>,
     raw: &[u8],
 ) -> Flow {
     let me = core.id;
+    tracing::debug!(worker = me, slot = id.slot, request = %first_line(raw), "request");
+    if let Command::Get { kind, keys } = request.command {
+        if let Some(rest) = route_get(core, output, id, kind, keys.as_bytes()) {
+            held.bytes.extend_from_slice(&keys.as_bytes()[rest..]);
+            held.get = Some((kind, 0));
+        }
+        return Flow::Continue;
+    }
     let (mut exec, forwarder) = core.exec();
     let shared = exec.shared;
     let (hasher, workers) = (&shared.hasher, shared.config.threads);
-    tracing::debug!(worker = me, slot = id.slot, request = %first_line(raw), "request");
     match request.command {
-        Command::Get { kind, keys } => {
-            for key in keys {
-                let target = owner(hasher.hash(key), workers);
-                if target == me {
-                    output.local(|out| {
-                        logged(out, |out| execute::text::get_one(&mut exec, key, kind, out))
-                    });
-                } else {
-                    forwarder.push(target, id, RecordKind::TextGet(kind), key);
-                    output.owe_remote(target);
-                }
-            }
-            output.local(|out| TextStatus::End.write(out));
-            Flow::Continue
-        }
         Command::Stats(StatsGroup::CacheDump { class, limit }) => {
             for target in 0..workers {
                 if target == me {
                     output.local(|out| execute::text::cachedump(&mut exec, class, limit, out));
                 } else {
                     forwarder.push(target, id, RecordKind::CacheDump { class, limit }, &[]);
-                    output.owe_remote(target);
+                    output.owe_remote(target, true);
                 }
             }
             output.local(|out| TextStatus::End.write(out));
             Flow::Continue
         }
-        ref command => match command.single_key() {
+        ref command => match routing_key(command, &mut KeyRoom::new()) {
             Some(key) => {
                 let target = owner(hasher.hash(key), workers);
                 if target == me {
@@ -306,13 +358,23 @@ fn route_text(
                     });
                 } else {
                     forwarder.push(target, id, RecordKind::Text, raw);
-                    output.owe_remote(target);
+                    output.owe_remote(target, carries_value(command));
                 }
                 Flow::Continue
             }
             None => output
                 .local(|out| logged(out, |out| execute::text::global(&mut exec, command, out))),
         },
+    }
+}
+
+/// The key whose hash picks the worker for a single-key command: as sent, or for a meta
+/// command's base64 key (`b`), decoded into `room`, since the cache stores (and clients
+/// hash) the decoded key.
+fn routing_key<'r>(command: &Command<'r>, room: &'r mut KeyRoom) -> Option<&'r [u8]> {
+    match command {
+        Command::Meta(meta) => Some(meta.key().bytes(room)),
+        _ => command.single_key(),
     }
 }
 
@@ -329,6 +391,9 @@ fn binary_step(core: &mut Core, conn: &mut Conn, id: ConnId) -> Step {
     let pending = input.pending();
     let (len, flow) = match binary::parse(pending) {
         binary::Parse::Request(packet) => {
+            if packet.opcode().loud() == Opcode::Flush && output.owes_remote() {
+                return Step::Stop(Served::Barrier);
+            }
             let raw = &pending[..packet.len];
             (
                 packet.len,
@@ -391,8 +456,9 @@ fn binary_too_large(core: &mut Core, conn: &mut Conn) -> Option<Step> {
     }
     let mut held = header;
     held.body_len = (prefix - binary::HEADER_LEN) as u32;
-    held.write(&mut conn.held);
+    held.write(&mut conn.held.bytes);
     conn.held
+        .bytes
         .extend_from_slice(&pending[binary::HEADER_LEN..prefix]);
     conn.input.consume(prefix, value_len);
     Some(Step::Held)
@@ -424,7 +490,7 @@ fn route_binary(
         output.local(|out| execute::binary::keyed(&mut exec, packet, out));
     } else {
         forwarder.push(target, id, RecordKind::Binary, raw);
-        output.owe_remote(target);
+        output.owe_remote(target, execute::binary::returns_value(opcode));
     }
     Flow::Continue
 }
@@ -440,7 +506,7 @@ fn route_too_large(core: &mut Core, output: &mut Output, id: ConnId, prefix: &[u
         output.local(|out| too_large_prefix(&mut exec, prefix, out));
     } else {
         forwarder.push(target, id, RecordKind::BinaryTooLarge, prefix);
-        output.owe_remote(target);
+        output.owe_remote(target, false);
     }
     Flow::Continue
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use mio::event::Event;
 use mio::{Events, Poll, Token};
 
-use super::connection::{Closing, Conn, ConnInfo, ReadOutcome};
+use super::connection::{Closing, Conn, ConnInfo, Ending, ReadOutcome};
 use super::listener::{Endpoint, Listener, Stream};
 use super::router::{Batch, Forwarder, Message};
 use super::serve::{self, Core, Served};
@@ -34,6 +34,11 @@ const LISTENER_BASE: usize = usize::MAX / 2;
 const READ_AHEAD: usize = 256 * 1024;
 /// Items the crawler looks at per shard per second.
 const CRAWL_BUDGET: usize = 2000;
+/// The most reply bytes a connection may hold before it is closed for not reading them
+/// (at least four values of `-I`). Requests pause far earlier, at
+/// [`super::connection::OUTPUT_PAUSE`]; only a client that stops reading while replies
+/// it already asked for keep arriving from other workers comes near this.
+const OUTPUT_LIMIT: usize = 64 * 1024 * 1024;
 /// How long a worker sleeps when idle, so it can crawl and check idle connections.
 const TICK: Duration = Duration::from_millis(1000);
 
@@ -110,6 +115,8 @@ struct Worker {
     ready: Vec<usize>,
     dirty: Vec<usize>,
     last_tick: u32,
+    /// A connection whose pending replies exceed this is closed: it does not read them.
+    output_limit: usize,
 }
 
 impl Worker {
@@ -130,6 +137,7 @@ impl Worker {
             ready: Vec::new(),
             dirty: Vec::new(),
             last_tick: 0,
+            output_limit: OUTPUT_LIMIT.max(4 * shared.config.slab.item_size_max),
         }
     }
 
@@ -234,16 +242,21 @@ impl Worker {
         let now = self.core.shared.clock.now();
         let info = Arc::new(ConnInfo {
             fd: stream.fd(),
-            listen_addr: stream.local_endpoint(),
+            listen_addr: stream.local_endpoint().or_else(|| match &peer {
+                Endpoint::Unix(_) => Some(peer.clone()),
+                Endpoint::Tcp(_) => None,
+            }),
             addr: peer,
             last_cmd: now.into(),
         });
         let slot = self
             .slots
             .insert(|generation| Conn::new(stream, generation, info.clone()));
+        let item_size_max = self.core.shared.config.slab.item_size_max;
         let Some(conn) = self.slots.get_mut(slot) else {
             return;
         };
+        conn.output.limit_values(item_size_max);
         if let Err(err) = conn.stream.register(self.poll.registry(), Token(slot)) {
             tracing::warn!(cause = %err, "cannot register a connection");
             self.slots.remove(slot);
@@ -280,6 +293,10 @@ impl Worker {
             }
             conn.output.fill_remote(batch.target, reply);
             queue(&mut self.dirty, record.conn.slot, &mut conn.dirty);
+            if conn.barrier && !conn.output.owes_remote() {
+                conn.barrier = false;
+                queue(&mut self.ready, record.conn.slot, &mut conn.queued);
+            }
         }
         self.core.forwarder.recycle(batch);
     }
@@ -314,7 +331,11 @@ impl Worker {
             Served::Waiting if conn.readable => {
                 queue(&mut self.ready, slot, &mut conn.queued);
             }
+            Served::Waiting if conn.eof && conn.closing == Closing::Open => {
+                conn.closing = Closing::AfterReplies(Ending::Eof);
+            }
             Served::Paused => conn.paused = true,
+            Served::Barrier => conn.barrier = true,
             Served::Waiting => {}
         }
         queue(&mut self.dirty, slot, &mut conn.dirty);
@@ -336,8 +357,14 @@ impl Worker {
             Ok(n) => self.core.counters().add(Stat::bytes_written, n as u64),
             Err(err) => return self.close(slot, CloseReason::Io(err)),
         }
-        if conn.closing == Closing::AfterReplies && conn.output.is_drained() {
-            return self.close(slot, CloseReason::Quit);
+        if let Closing::AfterReplies(ending) = conn.closing {
+            if conn.output.is_drained() {
+                return self.close(slot, CloseReason::Ended(ending));
+            }
+        }
+        if conn.output.footprint() > self.output_limit {
+            self.core.counters().incr(Stat::output_kicks);
+            return self.close(slot, CloseReason::OutputLimit);
         }
         if conn.paused && !conn.output.is_backed_up() {
             conn.paused = false;
@@ -382,7 +409,7 @@ impl Worker {
             .filter(|&slot| {
                 self.slots.conns[slot]
                     .as_ref()
-                    .is_some_and(|c| now.saturating_sub(c.info.last_cmd()) > idle)
+                    .is_some_and(|c| c.is_idle() && now.saturating_sub(c.info.last_cmd()) > idle)
             })
             .collect();
         for slot in stale {
@@ -415,12 +442,12 @@ fn queue(list: &mut Vec<usize>, slot: usize, queued: &mut bool) {
 /// Why a connection was closed, for the log.
 #[derive(Debug)]
 pub(super) enum CloseReason {
-    /// The client closed its side.
-    Eof,
     /// A read or write failed.
     Io(io::Error),
-    /// The client sent `quit`.
-    Quit,
+    /// Every reply was written after `quit`, a protocol error or the client's close.
+    Ended(Ending),
+    /// The client stopped reading while its replies grew past the output limit.
+    OutputLimit,
     /// Framing was lost.
     Protocol(text::CloseReason),
     /// Idle longer than `idle_timeout`.
@@ -437,6 +464,12 @@ impl CloseReason {
             }
             CloseReason::Io(err) => {
                 tracing::info!(peer = %peer, cause = %err, "closing connection");
+            }
+            CloseReason::Ended(ending) => {
+                tracing::info!(peer = %peer, cause = ?ending, "connection closed");
+            }
+            CloseReason::OutputLimit => {
+                tracing::warn!(peer = %peer, "closing connection: it does not read its replies");
             }
             other => tracing::info!(peer = %peer, cause = ?other, "connection closed"),
         }
@@ -460,7 +493,10 @@ fn fill(conn: &mut Conn, counters: &Counters) -> Result<(), CloseReason> {
         match conn.input.read_from(&mut conn.stream) {
             Ok(ReadOutcome::Data(n)) => counters.add(Stat::bytes_read, n as u64),
             Ok(ReadOutcome::WouldBlock) => conn.readable = false,
-            Ok(ReadOutcome::Closed) => return Err(CloseReason::Eof),
+            Ok(ReadOutcome::Closed) => {
+                conn.eof = true;
+                conn.readable = false;
+            }
             Err(err) => return Err(CloseReason::Io(err)),
         }
     }

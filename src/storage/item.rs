@@ -80,8 +80,8 @@ pub fn accounted_size(key_len: usize, value_len: usize, flags: u32, cas_enabled:
 ///
 /// `bits` holds the chunk kind in its low two bits ([`KIND_FREE`], [`KIND_ITEM`],
 /// [`KIND_CHAIN`]; 0 while a page is being emptied) and the item flags above them
-/// ([`LINKED`], [`CHAINED`], [`FETCHED`]). Bits 5 to 15 are spare, kept for meta-protocol
-/// state (stale, win token sent).
+/// ([`LINKED`], [`CHAINED`], [`FETCHED`], and the meta protocol's [`STALE`],
+/// [`TOKEN_SENT`] and [`BINARY_KEY`]). Bits 8 to 15 are spare.
 #[repr(C)]
 #[derive(Debug)]
 pub(super) struct Header {
@@ -123,6 +123,13 @@ pub(super) const LINKED: u16 = 1 << 2;
 pub(super) const CHAINED: u16 = 1 << 3;
 /// The item has been read since it was stored.
 pub(super) const FETCHED: u16 = 1 << 4;
+/// The item was invalidated (meta `md I`, or `ms I` with an older CAS): readers are told
+/// its value is stale, and the first of them is told to recache it.
+pub(super) const STALE: u16 = 1 << 5;
+/// A reader was already told to recache the item (meta `W`), so later ones hear `Z`.
+pub(super) const TOKEN_SENT: u16 = 1 << 6;
+/// The key was sent in base64 (meta `b`), so replies show it in base64 again.
+pub(super) const BINARY_KEY: u16 = 1 << 7;
 
 /// The key of item head `r`.
 ///

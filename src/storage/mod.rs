@@ -21,8 +21,9 @@ pub use clock::{Clock, ManualClock, RelTime, SystemClock};
 pub use index::{Key, KeyHasher};
 pub use item::{accounted_size, item_size, ItemView, ValueParts, HEADER_SIZE};
 pub use shard::{
-    Access, Arith, ArithOutcome, DeleteOutcome, FlushState, Initial, Lookup, Miss, Shard, Store,
-    StoreMode, StoreOutcome, TouchOutcome,
+    Access, Arith, ArithOutcome, DeleteMode, DeleteOutcome, Emptied, FlushState, Initial, Lookup,
+    MetaCounted, MetaDelete, MetaDeleteOutcome, MetaGet, MetaItem, MetaLookup, Miss, OlderCas,
+    ReadKind, Shard, Store, StoreMode, StoreOptions, StoreOutcome, TouchOutcome, Vivify,
 };
 pub use slab::{PagePool, SlabClasses, SlabConfig};
 pub use stats::{ClassSnapshot, ClassStats, ShardSnapshot, ShardStats};

@@ -21,6 +21,9 @@ mod access;
 mod arith;
 #[cfg(test)]
 mod memory_tests;
+mod meta;
+#[cfg(test)]
+mod meta_tests;
 #[cfg(test)]
 mod model_tests;
 mod rebalance;
@@ -30,6 +33,11 @@ mod stress_tests;
 #[cfg(test)]
 mod tests;
 mod write;
+
+pub use meta::{
+    DeleteMode, Emptied, MetaCounted, MetaDelete, MetaDeleteOutcome, MetaGet, MetaItem, MetaLookup,
+    ReadKind, Vivify,
+};
 
 /// How a read treats the item it finds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,6 +97,37 @@ pub struct Store<'a> {
     pub exptime: RelTime,
     /// The value's bytes, copied once into the slab chunk.
     pub value: &'a [u8],
+}
+
+/// What a meta-protocol store (`ms`) adds to a [`Store`]; the default adds nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Give the stored item this CAS rather than the next one (`E`). Ignored with CAS
+    /// disabled. As in memcached, a CAS below that of a `flush_all` makes the item
+    /// count as flushed.
+    pub new_cas: Option<u64>,
+    /// For [`StoreMode::Append`] and [`StoreMode::Prepend`]: when not 0, store only if
+    /// the item's CAS is this, else answer `Exists` (memcached's simpler check for these
+    /// modes). The other modes carry their CAS in [`StoreMode::Cas`].
+    pub compare: u64,
+    /// For [`StoreMode::Cas`]: what a CAS older than the item's does (`I`).
+    pub older: OlderCas,
+    /// For [`StoreMode::Append`] and [`StoreMode::Prepend`]: on a miss, store the value
+    /// alone with this expiry instead of answering `NotStored` (`N`).
+    pub vivify: Option<RelTime>,
+    /// Mark the stored item's key as sent in base64 (`b`).
+    pub binary_key: bool,
+}
+
+/// What a compare-and-set does when the given CAS is older than the item's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OlderCas {
+    /// Refuse with `Exists`, as for any mismatch.
+    #[default]
+    Refuse,
+    /// Store anyway, but mark the new value stale and keep the old expiry and recache
+    /// token (meta `I`: a late writer's value is kept only until it is recached).
+    MarkStale,
 }
 
 /// What a storage request did.
@@ -364,7 +403,7 @@ impl Shard {
     /// Runs a storage command.
     pub fn store(&mut self, store: Store<'_>) -> StoreOutcome {
         self.begin();
-        self.store_item(store)
+        self.store_item(store, &StoreOptions::default()).0
     }
 
     /// Calls `each` with up to `limit` live items of class `class` (all when `limit` is

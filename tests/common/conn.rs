@@ -126,6 +126,20 @@ impl Conn {
         self.read_until(reply_len)
     }
 
+    /// Reads one reply framed by `complete`, which returns the length of the
+    /// first whole reply in the bytes so far: for protocols other than the
+    /// text one, such as the binary protocol's length-prefixed packets.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError`] if the connection closes or stalls first.
+    pub fn try_read_framed(
+        &mut self,
+        complete: impl Fn(&[u8]) -> Option<usize>,
+    ) -> Result<Vec<u8>, ReadError> {
+        self.read_until(complete)
+    }
+
     /// Reads exactly `len` bytes, for replies whose size the test knows.
     ///
     /// # Panics

@@ -1,7 +1,8 @@
 //! The black-box harness shared by the integration tests: start a server
 //! process on a free port ([`Server`]), talk raw bytes to it with a client
 //! that knows where a memcached reply ends ([`Conn`]), and run request scripts
-//! ([`script`]) whose transcripts can be compared across servers.
+//! ([`script`]) whose transcripts can be compared across servers; [`binary`]
+//! builds and decodes binary-protocol packets.
 //!
 //! It is not a memcached client library: it checks bytes, it does not
 //! interpret them. Each test binary includes this module with `mod common;`
@@ -9,6 +10,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod binary;
 mod conn;
 mod frame;
 mod normalise;

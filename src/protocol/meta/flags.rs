@@ -4,7 +4,7 @@
 //! token names the error. It fills [`MetaArgs`] and knows nothing of the commands beyond
 //! the letters each may return.
 
-use super::{KeyRoom, MetaArgs, MetaKey, Options, ReturnFlag, Returns};
+use super::{KeyRoom, MetaArgs, MetaKey, Options, ReturnFlag, Returns, Step as Ordered, Steps};
 use crate::protocol::error::ErrorReply;
 use crate::protocol::number::{parse_i32_wrapping, parse_u32_wrapping, parse_u64};
 
@@ -54,6 +54,7 @@ impl<'a> FlagPass<'a> {
                 key: MetaKey::Text(key),
                 opaque: None,
                 returns: Returns::NONE,
+                steps: Steps::NONE,
                 options: Options::default(),
             },
             mode: None,
@@ -70,6 +71,9 @@ impl<'a> FlagPass<'a> {
         let returned = ReturnFlag::from_letter(letter).filter(|_| returnable.contains(&letter));
         if let Some(flag) = returned {
             self.args.returns.push(flag);
+        }
+        if let Some(step) = Ordered::from_letter(letter) {
+            self.args.steps.push(step);
         }
         match self.apply(letter, arg) {
             Step::Accept => {}

@@ -193,6 +193,21 @@ fn returned_flags_keep_request_order() {
     assert_eq!(letters(b"mg nokey O123 k v\r\n"), b"Ok");
 }
 
+/// `mg` and `ma` apply `T`, `N` and `R` where they stand among each other and `t`.
+#[test]
+fn ttl_steps_keep_request_order() {
+    let steps = |input: &[u8]| args(input).steps.as_slice().to_vec();
+    assert_eq!(
+        steps(b"mg foo t T30 v N5 R10\r\n"),
+        [Step::ReturnTtl, Step::Touch, Step::Vivify, Step::Recache]
+    );
+    assert_eq!(
+        steps(b"ma foo N0 J1 T9 t\r\n"),
+        [Step::Vivify, Step::Touch, Step::ReturnTtl]
+    );
+    assert_eq!(steps(b"mg foo v k\r\n"), []);
+}
+
 #[test]
 fn each_command_returns_only_what_memcached_returns() {
     let asks = "s t c f l h k O1";

@@ -54,6 +54,14 @@ pub fn is_keyed(opcode: Opcode) -> bool {
     )
 }
 
+/// Whether a request's reply may carry an item's value (the get and gat family).
+pub fn returns_value(opcode: Opcode) -> bool {
+    matches!(
+        opcode.loud(),
+        Opcode::Get | Opcode::GetK | Opcode::Gat | Opcode::GatK
+    )
+}
+
 /// Writes an error status; errors are sent even for quiet opcodes.
 fn fail(out: &mut Vec<u8>, packet: &Packet<'_>, status: Status) {
     binary::error(out, packet.opcode(), status, packet.opaque());

@@ -3,12 +3,13 @@
 //!
 //! Keyed commands run on the worker that owns the key (locally, or after forwarding);
 //! everything else runs where it arrived. Each protocol has its module ([`text`],
-//! [`binary`]); what they share (counting outcomes into `stats`, flushing, changing the
+//! [`meta`], [`binary`]); what they share (counting outcomes into `stats`, flushing, changing the
 //! memory limit) is here, so both protocols count and behave alike. Each storage outcome
 //! maps to its wire reply in one `match` that names every variant, so a new outcome
 //! cannot go unanswered.
 
 pub mod binary;
+pub mod meta;
 pub mod text;
 
 use std::sync::atomic::Ordering;
@@ -88,11 +89,11 @@ fn count_store(counters: &Counters, mode: StoreMode, outcome: StoreOutcome) {
     let is_cas = matches!(mode, StoreMode::Cas(_));
     let stat = match outcome {
         StoreOutcome::Stored { .. } if is_cas => Stat::cas_hits,
-        StoreOutcome::Exists => Stat::cas_badval,
+        StoreOutcome::Exists if is_cas => Stat::cas_badval,
         StoreOutcome::NotFound => Stat::cas_misses,
         StoreOutcome::TooLarge => Stat::store_too_large,
         StoreOutcome::NoMemory => Stat::store_no_memory,
-        StoreOutcome::Stored { .. } | StoreOutcome::NotStored => return,
+        StoreOutcome::Stored { .. } | StoreOutcome::NotStored | StoreOutcome::Exists => return,
     };
     counters.incr(stat);
 }

@@ -77,6 +77,7 @@ pub fn keyed(ex: &mut Exec<'_>, command: &Command<'_>, out: &mut Vec<u8>) {
             exptime,
             noreply,
         } => touch(ex, key, exptime, noreply, out),
+        Command::Meta(ref request) => super::meta::run(ex, request, out),
         _ => debug_assert!(false, "not a keyed command: {command:?}"),
     }
 }
@@ -192,7 +193,8 @@ pub fn global(ex: &mut Exec<'_>, command: &Command<'_>, out: &mut Vec<u8>) -> Fl
         | Command::TooLarge { .. }
         | Command::Delete { .. }
         | Command::Arith { .. }
-        | Command::Touch { .. } => debug_assert!(false, "a keyed command: {command:?}"),
+        | Command::Touch { .. }
+        | Command::Meta(_) => debug_assert!(false, "a keyed command: {command:?}"),
     }
     Flow::Continue
 }

@@ -1,24 +1,69 @@
 //! `incr` and `decr`: reading a stored decimal number as C's `strtoull` would, and
 //! writing the result back in place when it fits, as memcached does.
 
-use super::write::Meta;
+use super::write::Attrs;
 use super::{Arith, ArithOutcome, Initial, Shard};
 use crate::storage::arena::NIL;
 use crate::storage::index::Key;
 use crate::storage::item::{CHAINED, HEADER_SIZE};
 use crate::storage::stats;
 
+/// What a meta command adds to the item an increment or decrement writes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Extra {
+    /// The CAS to give it (`E`); `None` takes the next one.
+    pub(super) cas: Option<u64>,
+    /// Item bits for an item it creates (the base64 mark).
+    pub(super) marks: u16,
+}
+
+/// An increment or decrement that went through.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Counted {
+    /// The counter after the operation.
+    pub(super) value: u64,
+    /// The item that holds it now.
+    pub(super) r: u32,
+    /// Whether the item was created from the initial value.
+    pub(super) created: bool,
+}
+
 impl Shard {
     /// Runs an increment or decrement (after [`Shard::begin`]).
     pub(super) fn arith_item(&mut self, key: Key<'_>, arith: Arith) -> ArithOutcome {
+        match self.count(key, arith, Extra::default()) {
+            // SAFETY: `done.r` is the item just written, linked in the index.
+            Ok(done) => unsafe {
+                debug_assert!(self.chunks.holds(done.r));
+                let cas = self.visible_cas(done.r);
+                ArithOutcome::Value {
+                    value: done.value,
+                    cas,
+                }
+            },
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Runs an increment or decrement whose item gets `extra` (after [`Shard::begin`]).
+    pub(super) fn count(
+        &mut self,
+        key: Key<'_>,
+        arith: Arith,
+        extra: Extra,
+    ) -> Result<Counted, ArithOutcome> {
+        let extra = Extra {
+            cas: self.explicit_cas(extra.cas),
+            ..extra
+        };
         match (self.find_live(key), arith.initial) {
             // SAFETY: `r` is a live item head from the index (the invariant).
             (Ok(r), _) => unsafe {
                 debug_assert!(self.chunks.holds(r));
-                self.apply(r, key, arith)
+                self.apply(r, key, arith, extra)
             },
-            (Err(_), Some(initial)) => self.create_number(key, initial),
-            (Err(_), None) => ArithOutcome::NotFound,
+            (Err(_), Some(initial)) => self.create_number(key, initial, extra),
+            (Err(_), None) => Err(ArithOutcome::NotFound),
         }
     }
 
@@ -27,11 +72,14 @@ impl Shard {
     /// # Safety
     ///
     /// `r` is a live, linked item head of this shard with `key`.
-    unsafe fn apply(&mut self, r: u32, key: Key<'_>, arith: Arith) -> ArithOutcome {
-        let current = match self.number_in(r, arith.cas) {
-            Ok(current) => current,
-            Err(outcome) => return outcome,
-        };
+    unsafe fn apply(
+        &mut self,
+        r: u32,
+        key: Key<'_>,
+        arith: Arith,
+        extra: Extra,
+    ) -> Result<Counted, ArithOutcome> {
+        let current = self.number_in(r, arith.cas)?;
         let class = self.stats.class(self.lru_class(r));
         let next = if arith.incr {
             stats::add(&class.incr_hits, 1);
@@ -42,13 +90,22 @@ impl Shard {
         };
         let mut digits = itoa::Buffer::new();
         let digits = digits.format(next).as_bytes();
-        let (meta, vlen) = self.meta_of(r);
-        if digits.len() > vlen {
-            return self.store_number(key, next, meta, r);
-        }
-        self.overwrite_number(r, digits);
-        let cas = self.visible_cas(r);
-        ArithOutcome::Value { value: next, cas }
+        let (attrs, vlen) = self.attrs_at(r);
+        let r = if digits.len() > vlen {
+            let attrs = Attrs {
+                cas: extra.cas,
+                ..attrs
+            };
+            self.store_number(key, next, attrs, r)?
+        } else {
+            self.overwrite_number(r, digits, extra.cas);
+            r
+        };
+        Ok(Counted {
+            value: next,
+            r,
+            created: false,
+        })
     }
 
     /// The number item `r` holds, or why arithmetic cannot apply: a chained or empty
@@ -71,54 +128,67 @@ impl Shard {
     }
 
     /// Writes `digits` over item `r`'s value, padded with spaces to its length, as
-    /// memcached does, and gives the item a new CAS and an LRU bump.
+    /// memcached does, and gives the item a new CAS (`cas`, or the next one) and an LRU
+    /// bump.
     ///
     /// # Safety
     ///
     /// `r` is a linked, unchained item head of this shard whose value is at least
     /// `digits.len()` bytes.
-    unsafe fn overwrite_number(&mut self, r: u32, digits: &[u8]) {
+    unsafe fn overwrite_number(&mut self, r: u32, digits: &[u8], cas: Option<u64>) {
         let h = self.mem.hdr(r);
         let vlen = (*h).vlen as usize;
         let value = self.mem.ptr(r).add(HEADER_SIZE + usize::from((*h).klen));
         std::ptr::copy_nonoverlapping(digits.as_ptr(), value, digits.len());
         std::ptr::write_bytes(value.add(digits.len()), b' ', vlen - digits.len());
-        (*h).cas = self.take_cas();
+        (*h).cas = match cas {
+            Some(cas) => cas,
+            None => self.take_cas(),
+        };
         self.bump(r);
     }
 
     /// Creates the item a miss with an initial value asks for.
-    fn create_number(&mut self, key: Key<'_>, initial: Initial) -> ArithOutcome {
-        let meta = Meta {
-            flags: initial.flags,
-            exptime: initial.exptime,
+    fn create_number(
+        &mut self,
+        key: Key<'_>,
+        initial: Initial,
+        extra: Extra,
+    ) -> Result<Counted, ArithOutcome> {
+        let attrs = Attrs {
+            cas: extra.cas,
+            marks: extra.marks,
+            ..Attrs::plain(initial.flags, initial.exptime)
         };
         // SAFETY: there is no old item to replace.
         debug_assert!(self.pinned == NIL);
-        unsafe { self.store_number(key, initial.value, meta, NIL) }
+        let r = unsafe { self.store_number(key, initial.value, attrs, NIL)? };
+        Ok(Counted {
+            value: initial.value,
+            r,
+            created: true,
+        })
     }
 
     /// Stores `number` in decimal as a new item replacing `old` (or NIL).
     ///
     /// # Safety
     ///
-    /// As for [`Shard::create`].
+    /// As for [`Shard::create_item`].
     unsafe fn store_number(
         &mut self,
         key: Key<'_>,
         number: u64,
-        meta: Meta,
+        attrs: Attrs,
         old: u32,
-    ) -> ArithOutcome {
+    ) -> Result<u32, ArithOutcome> {
         let mut digits = itoa::Buffer::new();
         let digits = digits.format(number).as_bytes();
-        let Some(plan) = self.plan(key.bytes.len(), digits.len(), meta.flags) else {
-            return ArithOutcome::NoMemory;
-        };
-        match self.create(&plan, key, meta, digits.len(), old, |w| w.write(digits)) {
-            Some(cas) => ArithOutcome::Value { value: number, cas },
-            None => ArithOutcome::NoMemory,
-        }
+        let plan = self
+            .plan(key.bytes.len(), digits.len(), attrs.flags)
+            .ok_or(ArithOutcome::NoMemory)?;
+        self.create_item(&plan, key, attrs, digits.len(), old, |w| w.write(digits))
+            .ok_or(ArithOutcome::NoMemory)
     }
 }
 
