@@ -696,6 +696,33 @@ pub fn error(out: &mut Vec<u8>, opcode: Opcode, status: Status, opaque: u32) {
     response(out, &reply);
 }
 
+/// What could not get memory, for the body of an `Out of memory` (0x0082) reply, which
+/// memcached words by the operation that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shortage {
+    /// A store could not allocate its item.
+    AllocatingItem,
+    /// An INCREMENT/DECREMENT could not store the longer number.
+    IncrementingValue,
+}
+
+impl Shortage {
+    /// memcached's body text.
+    pub const fn text(self) -> &'static str {
+        match self {
+            Shortage::AllocatingItem => "Out of memory allocating item",
+            Shortage::IncrementingValue => "Out of memory incrementing value",
+        }
+    }
+}
+
+/// Appends an `Out of memory` reply with memcached's wording for what failed.
+pub fn out_of_memory(out: &mut Vec<u8>, opcode: Opcode, opaque: u32, what: Shortage) {
+    let mut reply = Response::new(opcode, Status::OutOfMemory, opaque);
+    reply.value = what.text().as_bytes();
+    response(out, &reply);
+}
+
 /// Appends a success with an empty body: a store, APPEND/PREPEND or DELETE (CAS 0 for a
 /// delete, the new item's for a store).
 pub fn success(out: &mut Vec<u8>, opcode: Opcode, opaque: u32, cas: u64) {

@@ -378,9 +378,18 @@ fn routing_key<'r>(command: &Command<'r>, room: &'r mut KeyRoom) -> Option<&'r [
     }
 }
 
+/// Parses and runs the binary request at the front of the buffer. The header decides
+/// first, before any body is waited for: a malformed one is refused (and the connection
+/// closed), a request before SASL authentication too, and a store too large for `-I` has
+/// its value dropped unread.
 fn binary_step(core: &mut Core, conn: &mut Conn, id: ConnId) -> Step {
-    if let Some(step) = binary_too_large(core, conn) {
+    if let Some(step) = refuse_unauthenticated(core, conn) {
         return step;
+    }
+    if let binary::Parse::Incomplete { .. } = binary::parse(conn.input.pending()) {
+        if let Some(step) = binary_too_large(core, conn) {
+            return step;
+        }
     }
     let Conn {
         input,
@@ -419,6 +428,21 @@ fn binary_step(core: &mut Core, conn: &mut Conn, id: ConnId) -> Step {
     };
     input.consume(len, 0);
     Step::Ran(flow)
+}
+
+/// Under `-S`, a request other than SASL and VERSION from a connection that has not
+/// authenticated is answered `Auth failure.` and the connection closed, as soon as its
+/// header is in: nothing else about it is looked at.
+fn refuse_unauthenticated(core: &Core, conn: &mut Conn) -> Option<Step> {
+    let header = Header::decode(conn.input.pending())?;
+    let sasl = core.shared.config.sasl.is_some();
+    if conn.session.allows(sasl, header.opcode) || header.magic != binary::REQUEST_MAGIC {
+        return None;
+    }
+    let (opcode, opaque) = (header.opcode, header.opaque);
+    conn.output
+        .local(|out| binary::error(out, opcode, Status::AuthError, opaque));
+    Some(Step::Ran(Flow::Quit))
 }
 
 /// The value length a header declares, if its extras and key fit in its body.
@@ -478,10 +502,6 @@ fn route_binary(
     let shared = exec.shared;
     let opcode = packet.opcode();
     tracing::debug!(worker = me, slot = id.slot, ?opcode, key = %packet.key.escape_ascii(), "request");
-    if !session.allows(shared.config.sasl.is_some(), opcode) {
-        output.local(|out| binary::error(out, opcode, Status::AuthError, packet.opaque()));
-        return Flow::Quit;
-    }
     if !execute::binary::is_keyed(opcode) {
         return output.local(|out| execute::binary::global(&mut exec, packet, session, out));
     }

@@ -1,5 +1,7 @@
 //! The operations a worker runs against the shard it owns: get, store, delete,
-//! arithmetic, touch, and the incremental crawl that reclaims expired items.
+//! arithmetic, touch, the richer forms of them that memcached's meta commands need
+//! ([`Shard::meta_get`] and its siblings), and the incremental crawl that reclaims
+//! expired items.
 //!
 //! Every operation takes `&mut self`: a shard belongs to one thread and needs no lock.
 //! Outcomes are small `Copy` enums that name every case a protocol must answer;

@@ -194,14 +194,23 @@ pub fn packet_len(buf: &[u8]) -> Option<usize> {
 /// One response packet, every field decoded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// 0x81 for a response.
     pub magic: u8,
+    /// The command byte, echoed from the request.
     pub opcode: u8,
+    /// Always 0 from memcached.
     pub data_type: u8,
+    /// The status, as on the wire ([`Status::code`]).
     pub status: u16,
+    /// The request's cookie, echoed.
     pub opaque: u32,
+    /// The item's CAS unique, or 0.
     pub cas: u64,
+    /// The flags of a get hit, else empty.
     pub extras: Vec<u8>,
+    /// The key, for the K opcodes and STAT.
     pub key: Vec<u8>,
+    /// The value, an error's text, or a STAT's value.
     pub value: Vec<u8>,
 }
 

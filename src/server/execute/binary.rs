@@ -4,7 +4,7 @@
 //! Quiet opcodes send nothing on success (and, for gets, nothing on a miss); errors are
 //! always sent, as memcached sends them. Responses carry the request's opcode and opaque.
 
-use crate::protocol::binary::{self, Opcode, Packet, Status};
+use crate::protocol::binary::{self, Opcode, Packet, Shortage, Status};
 use crate::protocol::text::StatsGroup;
 use crate::stats::Stat;
 use crate::storage::{
@@ -131,7 +131,14 @@ fn store(ex: &mut Exec<'_>, packet: &Packet<'_>, out: &mut Vec<u8>) {
         StoreOutcome::Exists => Status::KeyExists,
         StoreOutcome::NotFound => Status::KeyNotFound,
         StoreOutcome::TooLarge => Status::TooLarge,
-        StoreOutcome::NoMemory => Status::OutOfMemory,
+        StoreOutcome::NoMemory => {
+            return binary::out_of_memory(
+                out,
+                packet.opcode(),
+                packet.opaque(),
+                Shortage::AllocatingItem,
+            );
+        }
     };
     fail(out, packet, status);
 }
@@ -200,7 +207,10 @@ fn arith(ex: &mut Exec<'_>, packet: &Packet<'_>, out: &mut Vec<u8>) {
         ArithOutcome::NotFound => Status::KeyNotFound,
         ArithOutcome::NonNumeric => Status::NonNumeric,
         ArithOutcome::Exists => Status::KeyExists,
-        ArithOutcome::NoMemory => Status::OutOfMemory,
+        ArithOutcome::NoMemory => {
+            let what = Shortage::IncrementingValue;
+            return binary::out_of_memory(out, packet.opcode(), packet.opaque(), what);
+        }
     };
     fail(out, packet, status);
 }

@@ -8,8 +8,8 @@
 //! no key and is answered where it arrives ([`super::text::global`]).
 //!
 //! Counters are memcached's: `mg` counts as a get (a hit with `T` as a touch; memcached
-//! counts a miss as a get miss either way), `ms` as a store, `md` as a delete, `ma` as an increment or decrement, and only `me` counts
-//! `cmd_meta`.
+//! counts a miss as a get miss either way), `ms` as a store, `md` as a delete, `ma` as
+//! an increment or decrement, and only `me` counts `cmd_meta`.
 
 use crate::protocol::meta::{
     write_debug, write_reply, write_value, ArithMode, Code, DebugInfo, ItemInfo, KeyRoom, Markers,
@@ -201,21 +201,7 @@ fn set(
     out: &mut Vec<u8>,
 ) {
     let options = &args.options;
-    let concat = matches!(mode, SetMode::Append | SetMode::Prepend);
-    let store_options = StoreOptions {
-        new_cas: options.new_cas,
-        compare: options.compare_cas.filter(|_| concat).unwrap_or(0),
-        older: if options.invalidate {
-            OlderCas::MarkStale
-        } else {
-            OlderCas::Refuse
-        },
-        vivify: options
-            .vivify
-            .filter(|_| concat)
-            .map(|n| ex.realtime(i64::from(n))),
-        binary_key: args.key.is_binary(),
-    };
+    let store_options = store_options(ex, args, mode);
     let exptime = ex.realtime(i64::from(options.ttl.unwrap_or(0)));
     let mut room = KeyRoom::new();
     let store = Store {
@@ -228,6 +214,26 @@ fn set(
     let (outcome, size) = ex.shard.store_meta(store, &store_options);
     count_store(ex.counters, store.mode, outcome);
     set_reply(out, request, args, (outcome, size));
+}
+
+/// What `ms`'s flags add to a store: `E`, `I`, the base64 mark, and for append and
+/// prepend their own `C` check and `N`.
+fn store_options(ex: &Exec<'_>, args: &MetaArgs<'_>, mode: SetMode) -> StoreOptions {
+    let options = &args.options;
+    let concat = matches!(mode, SetMode::Append | SetMode::Prepend);
+    StoreOptions {
+        new_cas: options.new_cas,
+        compare: options.compare_cas.filter(|_| concat).unwrap_or(0),
+        older: match options.invalidate {
+            true => OlderCas::MarkStale,
+            false => OlderCas::Refuse,
+        },
+        vivify: options
+            .vivify
+            .filter(|_| concat)
+            .map(|n| ex.realtime(i64::from(n))),
+        binary_key: args.key.is_binary(),
+    }
 }
 
 fn store_mode(mode: SetMode, compare: Option<u64>) -> StoreMode {
@@ -278,22 +284,7 @@ fn too_large(ex: &mut Exec<'_>, args: &MetaArgs<'_>, out: &mut Vec<u8>) {
 
 /// `md`: remove, or with `I` mark stale; with `x` keep the item with an empty value.
 fn delete(ex: &mut Exec<'_>, request: &MetaRequest<'_>, args: &MetaArgs<'_>, out: &mut Vec<u8>) {
-    let options = &args.options;
-    let exptime = options.ttl.map(|t| ex.realtime(i64::from(t)));
-    let delete = MetaDelete {
-        compare: options.compare_cas,
-        mode: if options.invalidate {
-            DeleteMode::Invalidate { exptime }
-        } else {
-            DeleteMode::Remove
-        },
-        empty: options.remove_value.then(|| Emptied {
-            flags: options.client_flags.unwrap_or(0),
-            exptime: exptime.unwrap_or(0),
-        }),
-        new_cas: options.new_cas,
-        binary_key: args.key.is_binary(),
-    };
+    let delete = delete_request(ex, args);
     let mut room = KeyRoom::new();
     let key = ex.key(args.key.bytes(&mut room));
     let outcome = ex.shard.delete_meta(key, delete);
@@ -310,6 +301,25 @@ fn delete(ex: &mut Exec<'_>, request: &MetaRequest<'_>, args: &MetaArgs<'_>, out
     answer(out, request, code, args, None);
 }
 
+/// `md`'s flags: `C`, `I` with `T`, `x` with `F` and `T`, `E`.
+fn delete_request(ex: &Exec<'_>, args: &MetaArgs<'_>) -> MetaDelete {
+    let options = &args.options;
+    let exptime = options.ttl.map(|t| ex.realtime(i64::from(t)));
+    MetaDelete {
+        compare: options.compare_cas,
+        mode: match options.invalidate {
+            true => DeleteMode::Invalidate { exptime },
+            false => DeleteMode::Remove,
+        },
+        empty: options.remove_value.then(|| Emptied {
+            flags: options.client_flags.unwrap_or(0),
+            exptime: exptime.unwrap_or(0),
+        }),
+        new_cas: options.new_cas,
+        binary_key: args.key.is_binary(),
+    }
+}
+
 /// `ma`: the default delta is 1; with `N` a miss creates the item from `J` (0 when
 /// absent), which counts neither as a hit nor as a miss, as in memcached.
 fn arith(
@@ -321,16 +331,7 @@ fn arith(
 ) {
     let options = &args.options;
     let incr = mode == ArithMode::Incr;
-    let arith = Arith {
-        incr,
-        delta: options.delta.unwrap_or(1),
-        initial: options.vivify.map(|_| Initial {
-            value: options.initial.unwrap_or(0),
-            flags: 0,
-            exptime: 0,
-        }),
-        cas: options.compare_cas.unwrap_or(0),
-    };
+    let arith = arith_request(options, incr);
     let times = Times::of(ex, options);
     let mut room = KeyRoom::new();
     let key = ex.key(args.key.bytes(&mut room));
@@ -348,6 +349,21 @@ fn arith(
             count_arith(ex.counters, incr, outcome);
             arith_failure(outcome, request, args, out);
         }
+    }
+}
+
+/// `ma`'s flags: `D`, `C`, and `N` with `J`. The item `N` creates has no expiry until
+/// the walk through the steps reaches `N`, as in memcached.
+fn arith_request(options: &Options, incr: bool) -> Arith {
+    Arith {
+        incr,
+        delta: options.delta.unwrap_or(1),
+        initial: options.vivify.map(|_| Initial {
+            value: options.initial.unwrap_or(0),
+            flags: 0,
+            exptime: 0,
+        }),
+        cas: options.compare_cas.unwrap_or(0),
     }
 }
 

@@ -217,6 +217,30 @@ pub struct MetaCounted<'a> {
 impl Shard {
     /// Finds a live item (or creates one, with `vivify`) and hands it back to be read
     /// and changed; counts a hit unless `get.read` is [`ReadKind::Peek`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use corecache::storage::*;
+    ///
+    /// let config = SlabConfig::default();
+    /// let pool = Arc::new(PagePool::new(64 << 20, config.page_size, 1)?);
+    /// let clock = Arc::new(SystemClock::new());
+    /// let mut shard = Shard::new(0, &config, pool, clock, Arc::new(FlushState::new()));
+    ///
+    /// // `mg k N30`: the first reader creates the item and wins the recache token.
+    /// let key = KeyHasher::new().key(b"k");
+    /// let vivify = Vivify { exptime: 0, cas: None, binary_key: false };
+    /// let get = MetaGet { read: ReadKind::Get, no_bump: false, vivify: Some(vivify) };
+    /// let MetaLookup::Hit(mut item) = shard.meta_get(key, get) else { panic!() };
+    /// assert!(item.created() && !item.token_sent());
+    /// item.mark_token_sent();
+    ///
+    /// let MetaLookup::Hit(item) = shard.meta_get(key, get) else { panic!() };
+    /// assert!(!item.created() && item.token_sent());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn meta_get(&mut self, key: Key<'_>, get: MetaGet) -> MetaLookup<'_> {
         self.begin();
         let (r, created) = match self.find_live(key) {
