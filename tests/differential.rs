@@ -109,6 +109,7 @@ scripts!(
     idle_timeout,
     meta_edges,
     meta_flags,
+    meta_cas_disabled,
 );
 
 /// Runs one script on both servers and fails with a side-by-side report.

@@ -110,7 +110,8 @@ pub struct StoreOptions {
     pub new_cas: Option<u64>,
     /// For [`StoreMode::Append`] and [`StoreMode::Prepend`]: when not 0, store only if
     /// the item's CAS is this, else answer `Exists` (memcached's simpler check for these
-    /// modes). The other modes carry their CAS in [`StoreMode::Cas`].
+    /// modes, which it skips with CAS disabled). The other modes carry their CAS in
+    /// [`StoreMode::Cas`].
     pub compare: u64,
     /// For [`StoreMode::Cas`]: what a CAS older than the item's does (`I`).
     pub older: OlderCas,

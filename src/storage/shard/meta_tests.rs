@@ -323,6 +323,22 @@ fn append_checks_a_cas_and_reports_the_whole_length() {
 }
 
 #[test]
+fn append_skips_the_cas_check_with_cas_disabled() {
+    let config = SlabConfig {
+        cas_enabled: false,
+        ..SlabConfig::default()
+    };
+    let mut h = Harness::new(config, 16 << 20);
+    h.set(b"k", b"a");
+    let compare = StoreOptions {
+        compare: 3,
+        ..StoreOptions::default()
+    };
+    let outcome = h.store_meta(StoreMode::Append, b"k", b"b", compare);
+    assert_eq!(outcome, (StoreOutcome::Stored { cas: 0 }, 2));
+}
+
+#[test]
 fn append_with_vivify_creates_the_item_on_a_miss() {
     let mut h = Harness::roomy();
     let exptime = h.clock.realtime(30);

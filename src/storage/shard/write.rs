@@ -207,7 +207,8 @@ impl Shard {
 
     /// Append or prepend: a new item holding both values, with the old flags and expiry.
     /// A non-zero `compare` must match the item's CAS (memcached's simplified check for
-    /// these modes); with `vivify`, a miss stores the value alone, with that expiry.
+    /// these modes, which it skips with CAS disabled); with `vivify`, a miss stores the
+    /// value alone, with that expiry.
     fn concat(
         &mut self,
         store: Store<'_>,
@@ -225,7 +226,8 @@ impl Shard {
         };
         // SAFETY: `old` is a live item head from the index (the invariant).
         debug_assert!(self.chunks.holds(old));
-        if options.compare != 0 && options.compare != unsafe { self.visible_cas(old) } {
+        let compare = options.compare != 0 && self.limits.cas_enabled;
+        if compare && options.compare != unsafe { self.visible_cas(old) } {
             return (StoreOutcome::Exists, len);
         }
         // SAFETY: as above.
