@@ -146,3 +146,18 @@ fn idle_timeout_does_not_close_a_client_mid_value() {
     }
     assert_eq!(c.request(b"d\r\n"), b"STORED\r\n");
 }
+
+/// Each shard used to count CAS values from 1, so with several workers two keys could
+/// carry the same CAS; memcached's CAS values are unique across the server.
+#[test]
+fn cas_values_are_unique_across_workers() {
+    let server = Server::start(&["-t", "3"]);
+    let mut c = Conn::connect(server.addr());
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..60 {
+        let reply = c.request(format!("ms key{i} 1 c\r\nx\r\n").as_bytes());
+        let text = String::from_utf8(reply).unwrap();
+        let cas = text.trim_end().strip_prefix("HD c").expect(&text).to_string();
+        assert!(seen.insert(cas.clone()), "CAS {cas} handed out twice");
+    }
+}

@@ -278,6 +278,9 @@ pub struct Shard {
     limits: Limits,
     now: RelTime,
     next_cas: u64,
+    /// How far apart this shard's CAS values are: the number of shards, so that shard
+    /// `i` hands out `i + 1`, `i + 1 + n`, ... and no two items in the process share one.
+    cas_stride: u64,
     flush_generation: u64,
     flush_cas: u64,
     oldest_live: RelTime,
@@ -358,6 +361,7 @@ impl Shard {
         hasher: KeyHasher,
     ) -> Shard {
         let mem = pool.arena();
+        let cas_stride = pool.shards().max(1) as u64;
         let classes = SlabClasses::with_align(slab, mem.align());
         let stats = Arc::new(ShardStats::new(&classes));
         let limits = Limits::new(slab, &classes);
@@ -372,7 +376,8 @@ impl Shard {
             stats,
             limits,
             now: 0,
-            next_cas: 1,
+            next_cas: 1 + id as u64,
+            cas_stride,
             flush_generation: flush.generation(),
             flush_cas: 0,
             oldest_live: 0,
@@ -517,7 +522,7 @@ impl Shard {
     /// The next CAS unique.
     fn take_cas(&mut self) -> u64 {
         let cas = self.next_cas;
-        self.next_cas += 1;
+        self.next_cas += self.cas_stride;
         cas
     }
 
