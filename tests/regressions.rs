@@ -157,7 +157,10 @@ fn cas_values_are_unique_across_workers() {
     for i in 0..60 {
         let reply = c.request(format!("ms key{i} 1 c\r\nx\r\n").as_bytes());
         let text = String::from_utf8(reply).unwrap();
-        let cas = text.trim_end().strip_prefix("HD c").expect(&text).to_string();
+        let Some(cas) = text.trim_end().strip_prefix("HD c") else {
+            panic!("unexpected reply {text:?}");
+        };
+        let cas = cas.to_string();
         assert!(seen.insert(cas.clone()), "CAS {cas} handed out twice");
     }
 }
