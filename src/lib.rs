@@ -10,12 +10,15 @@
 //! - [`server`]: the I/O: one `mio` event loop and one shard per worker thread, request
 //!   forwarding between workers in batches, replies in request order. The only layer
 //!   that knows both protocol and storage types.
+//! - [`cluster`]: ketama placement as libmemcached and twemproxy compute it, and the
+//!   capacity planning behind the `corecache-ring` binary. The server never uses it.
 //! - [`config`]: the memcached-compatible command line, validated once.
 //! - [`stats`]: counters kept per worker and summed on `stats`.
 //!
 //! The binary (`src/main.rs`) only parses flags, sets up logging and starts a
 //! [`server::Server`]; tests start the same server in-process or as the real binary.
 
+pub mod cluster;
 pub mod config;
 pub mod protocol;
 pub mod server;
