@@ -164,3 +164,20 @@ fn cas_values_are_unique_across_workers() {
         assert!(seen.insert(cas.clone()), "CAS {cas} handed out twice");
     }
 }
+
+/// A get of a key in another worker's shard is read directly from that shard, which
+/// could overtake the same connection's set of the key still on its way there.
+#[test]
+fn a_get_right_after_a_set_on_another_worker_sees_the_set() {
+    let server = Server::start(&["-t", "4"]);
+    let mut c = Conn::connect(server.addr());
+    for i in 0..300 {
+        let pipeline = format!("set rw{i} 0 0 2\r\nv{}\r\nget rw{i}\r\n", i % 10);
+        let want = format!("STORED\r\nVALUE rw{i} 0 2\r\nv{}\r\nEND\r\n", i % 10);
+        assert_eq!(
+            c.request_n(pipeline.as_bytes(), 2),
+            want.as_bytes(),
+            "key rw{i}"
+        );
+    }
+}

@@ -43,7 +43,11 @@ pub struct Input {
 /// What one read from the socket found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReadOutcome {
-    /// This many bytes arrived.
+    /// This many bytes arrived and filled the free space: there may be more.
+    Full(usize),
+    /// This many bytes arrived, fewer than there was room for: the socket is drained,
+    /// and the poll will report new bytes, so no second read (which would only answer
+    /// "would block") is needed.
     Data(usize),
     /// Nothing more for now.
     WouldBlock,
@@ -95,15 +99,20 @@ impl Input {
     /// front needs more than is there.
     pub fn read_from(&mut self, stream: &mut impl Read) -> io::Result<ReadOutcome> {
         self.make_room();
+        let room = self.buf.len() - self.end;
         match stream.read(&mut self.buf[self.end..]) {
             Ok(0) => Ok(ReadOutcome::Closed),
             Ok(n) => {
                 self.end += n;
                 self.drop_discarded();
-                Ok(ReadOutcome::Data(n))
+                Ok(if n == room {
+                    ReadOutcome::Full(n)
+                } else {
+                    ReadOutcome::Data(n)
+                })
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(ReadOutcome::Data(0)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(ReadOutcome::Full(0)),
             Err(e) => Err(e),
         }
     }
@@ -199,6 +208,15 @@ impl Output {
     pub fn owe_remote(&mut self, target: usize, value: bool) {
         self.owed_values += usize::from(value);
         self.owed.push_back(Owed::Remote(target, value));
+    }
+
+    /// Whether a reply is still being produced by worker `target`: then a later read of
+    /// that worker's shard must go through it too, or it could overtake this
+    /// connection's own earlier write.
+    pub fn owes_to(&self, target: usize) -> bool {
+        self.owed
+            .iter()
+            .any(|o| matches!(o, Owed::Remote(t, _) if *t == target))
     }
 
     /// Whether any reply is still being produced by another worker.
@@ -402,6 +420,8 @@ pub struct Conn {
     pub barrier: bool,
     /// Whether the client closed its side; what it sent before is still answered.
     pub eof: bool,
+    /// Whether the poll reported the peer's close (reads go on until they return 0).
+    pub hung_up: bool,
 }
 
 impl Conn {
@@ -423,6 +443,7 @@ impl Conn {
             session: super::sasl::Session::default(),
             barrier: false,
             eof: false,
+            hung_up: false,
         }
     }
 }

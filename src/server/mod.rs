@@ -25,7 +25,9 @@ use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::stats::Registry;
-use crate::storage::{Clock, FlushState, KeyHasher, PagePool, Shard, ShardStats, SystemClock};
+use crate::storage::{
+    Clock, FlushState, KeyHasher, PagePool, Reader, Shard, ShardStats, SystemClock,
+};
 
 pub use listener::Endpoint;
 
@@ -55,6 +57,8 @@ pub struct Shared {
     pub counters: Registry,
     /// Each shard's counters.
     pub shard_stats: Vec<Arc<ShardStats>>,
+    /// Each shard's reader: how any worker reads a shard without its owner.
+    pub readers: Vec<Reader>,
     /// Each worker's connections, for `stats conns`.
     conns: Vec<Mutex<Vec<Arc<ConnInfo>>>>,
     /// The listening sockets, for `stats conns`.
@@ -196,6 +200,7 @@ fn build(
         mailboxes,
         counters: Registry::new(workers),
         shard_stats: shards.iter().map(|s| s.stats().clone()).collect(),
+        readers: shards.iter().map(Shard::reader).collect(),
         conns: (0..workers).map(|_| Mutex::new(Vec::new())).collect(),
         listening: listeners.iter().map(|l| (l.fd(), l.endpoint())).collect(),
         curr_connections: AtomicUsize::new(0),

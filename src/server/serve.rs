@@ -21,7 +21,7 @@ use crate::protocol::reply::Status as TextStatus;
 use crate::protocol::text::{self, Command, GetKind, Keys, Limits, Parse, Request, StatsGroup};
 use crate::protocol::ErrorReply;
 use crate::stats::Counters;
-use crate::storage::{accounted_size, Shard};
+use crate::storage::{accounted_size, Read, Shard};
 
 /// The state requests run with, apart from the connections.
 pub(super) struct Core {
@@ -302,7 +302,7 @@ fn route_get(
         if target == me {
             output
                 .local(|out| logged(out, |out| execute::text::get_one(&mut exec, key, kind, out)));
-        } else {
+        } else if !read_remote(&exec, output, target, key, kind) {
             forwarder.push(target, id, RecordKind::TextGet(kind), key);
             output.owe_remote(target, true);
         }
@@ -313,6 +313,25 @@ fn route_get(
     }
     output.local(|out| TextStatus::End.write(out));
     None
+}
+
+/// Reads one key of a get from the shard of worker `target` without that worker, when
+/// the get does not change the item and none of this connection's earlier requests is
+/// still running there; answers whether that settled it (false: forward).
+fn read_remote(
+    exec: &Exec<'_>,
+    output: &mut Output,
+    target: usize,
+    key: &[u8],
+    kind: GetKind,
+) -> bool {
+    if kind.touch().is_some() || output.owes_to(target) {
+        return false;
+    }
+    let reader = &exec.shared.readers[target];
+    let read = output
+        .local(|out| execute::text::get_remote(exec.counters, exec.shared, reader, key, kind, out));
+    read != Read::Unsure
 }
 
 /// Runs a text request here, or forwards its keyed parts to the workers that own them.
@@ -508,7 +527,15 @@ fn route_binary(
     let target = owner(shared.hasher.hash(packet.key), shared.config.threads);
     if target == me {
         output.local(|out| execute::binary::keyed(&mut exec, packet, out));
+        return Flow::Continue;
+    }
+    let reader = &shared.readers[target];
+    let read = if output.owes_to(target) {
+        Read::Unsure
     } else {
+        output.local(|out| execute::binary::get_remote(&exec, reader, packet, out))
+    };
+    if read == Read::Unsure {
         forwarder.push(target, id, RecordKind::Binary, raw);
         output.owe_remote(target, execute::binary::returns_value(opcode));
     }

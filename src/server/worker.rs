@@ -191,6 +191,7 @@ impl Worker {
                 };
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     conn.readable = true;
+                    conn.hung_up |= event.is_read_closed() || event.is_error();
                     queue(&mut self.ready, slot, &mut conn.queued);
                 }
                 if event.is_writable() {
@@ -491,7 +492,12 @@ fn reject(stream: &mut Stream, peer: &Endpoint) {
 fn fill(conn: &mut Conn, counters: &Counters) -> Result<(), CloseReason> {
     while conn.readable && conn.input.pending().len() < READ_AHEAD.max(conn.input.need()) {
         match conn.input.read_from(&mut conn.stream) {
-            Ok(ReadOutcome::Data(n)) => counters.add(Stat::bytes_read, n as u64),
+            Ok(ReadOutcome::Full(n)) => counters.add(Stat::bytes_read, n as u64),
+            Ok(ReadOutcome::Data(n)) => {
+                counters.add(Stat::bytes_read, n as u64);
+                // After the peer's FIN the poll reports nothing new: read on to the end.
+                conn.readable = conn.hung_up;
+            }
             Ok(ReadOutcome::WouldBlock) => conn.readable = false,
             Ok(ReadOutcome::Closed) => {
                 conn.eof = true;

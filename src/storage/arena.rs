@@ -72,6 +72,24 @@ impl Arena {
         self.base.wrapping_add(self.offset(r))
     }
 
+    /// Whether chunk `r` and the `bytes` after its start lie inside the region: what a
+    /// reader on another worker checks before following a ref it read under concurrent
+    /// writes.
+    pub(super) fn contains(self, r: u32, bytes: usize) -> bool {
+        r != NIL && self.contains_bytes(((r - 1) as usize) << self.shift, bytes)
+    }
+
+    /// Whether `len` bytes at `offset` lie inside the region.
+    pub(super) fn contains_bytes(self, offset: usize, len: usize) -> bool {
+        offset.checked_add(len).is_some_and(|end| end <= self.len)
+    }
+
+    /// The address `offset` bytes into the region.
+    pub(super) fn ptr_at(self, offset: usize) -> *mut u8 {
+        debug_assert!(offset <= self.len);
+        self.base.wrapping_add(offset)
+    }
+
     /// The header at the start of chunk `r` (every chunk starts with its prefix).
     pub(super) fn hdr(self, r: u32) -> *mut Header {
         self.ptr(r).cast()

@@ -116,12 +116,16 @@ impl Chunks {
             return None;
         }
         let h = self.mem.hdr(r);
-        list.head = (*h).link;
+        list.head = (*h).link();
         list.len -= 1;
         if list.head != NIL {
             (*self.mem.hdr(list.head)).prev = NIL;
         }
-        (*h).bits = KIND_ITEM;
+        // A free chunk's CAS field may hold anything (the bytes of a chain chunk or of
+        // another class's chunk); zero it before the chunk can be taken for an item,
+        // so that a reader on another worker never trusts what is being written.
+        (*h).retire();
+        (*h).set_bits_release(KIND_ITEM);
         stats::sub(&self.stats.class(class).free_chunks, 1);
         Some(r)
     }
@@ -132,16 +136,16 @@ impl Chunks {
     ///
     /// The shard invariant, and `r` must be allocated (not free) and unreachable.
     pub(super) unsafe fn free(&mut self, r: u32) {
-        debug_assert!((*self.mem.hdr(r)).bits & KIND != KIND_FREE);
+        debug_assert!((*self.mem.hdr(r)).bits() & KIND != KIND_FREE);
         self.push(r, (*self.mem.hdr(r)).class);
     }
 
     unsafe fn push(&mut self, r: u32, class: u8) {
         let list = &mut self.free[usize::from(class)];
         let h = self.mem.hdr(r);
-        (*h).link = list.head;
+        (*h).set_link(list.head);
         (*h).class = class;
-        (*h).bits = KIND_FREE;
+        (*h).set_bits(KIND_FREE);
         (*h).prev = NIL;
         if list.head != NIL {
             (*self.mem.hdr(list.head)).prev = r;
@@ -158,18 +162,18 @@ impl Chunks {
     /// The shard invariant, and `r` must be on `class`'s free list.
     pub(super) unsafe fn unfree(&mut self, r: u32, class: u8) {
         let h = self.mem.hdr(r);
-        let (next, prev) = ((*h).link, (*h).prev);
+        let (next, prev) = ((*h).link(), (*h).prev);
         let list = &mut self.free[usize::from(class)];
         if prev == NIL {
             list.head = next;
         } else {
-            (*self.mem.hdr(prev)).link = next;
+            (*self.mem.hdr(prev)).set_link(next);
         }
         if next != NIL {
             (*self.mem.hdr(next)).prev = prev;
         }
         list.len -= 1;
-        (*h).bits = 0;
+        (*h).set_bits(0);
         stats::sub(&self.stats.class(class).free_chunks, 1);
     }
 

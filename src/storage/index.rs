@@ -11,10 +11,12 @@
 //! over a few at a time on later inserts, so no operation pauses for the whole table.
 
 use std::mem;
-use std::ptr::addr_of_mut;
-use std::sync::OnceLock;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::{Arc, OnceLock};
 
 use ahash::RandomState;
+use arc_swap::ArcSwap;
 
 use super::arena::{Arena, NIL};
 use super::item;
@@ -86,17 +88,59 @@ const MIGRATE_PER_INSERT: usize = 2;
 /// items than that anyway.
 const MAX_POWER: u32 = 31;
 
+/// A bucket array. Buckets are atomics because workers other than the owner read them
+/// (see [`Published`]); the owner's own loads and stores are relaxed except where a
+/// reader must see what was written before.
+type Table = Box<[AtomicU32]>;
+
+fn new_table(buckets: usize) -> Arc<Table> {
+    Arc::new((0..buckets).map(|_| AtomicU32::new(NIL)).collect())
+}
+
+/// The tables as readers on other workers see them: the current one and, while the
+/// index doubles, the old one with how many of its buckets have moved.
+#[derive(Debug)]
+pub(super) struct Tables {
+    pub(super) table: Arc<Table>,
+    pub(super) old: Option<Arc<Table>>,
+}
+
+/// What an index publishes for readers on other workers: its tables (swapped whole,
+/// so a reader keeps the ones it loaded alive until it is done with them), how far a
+/// doubling has moved, and a sequence number that is odd while the owner rewires chains
+/// (a reader that sees it odd, or changed across its lookup, cannot trust a miss).
+#[derive(Debug)]
+pub(super) struct Published {
+    pub(super) tables: ArcSwap<Tables>,
+    pub(super) migrated: AtomicUsize,
+    pub(super) seq: AtomicU64,
+}
+
+impl Published {
+    /// The bucket `hash` falls in, in the tables a reader loaded.
+    pub(super) fn bucket<'t>(&self, tables: &'t Tables, hash: u64) -> &'t AtomicU32 {
+        if let Some(old) = &tables.old {
+            let b = hash as usize & (old.len() - 1);
+            if b >= self.migrated.load(Acquire) {
+                return &old[b];
+            }
+        }
+        &tables.table[hash as usize & (tables.table.len() - 1)]
+    }
+}
+
 /// A shard's hash table from key to item head ref.
 ///
 /// All methods that follow refs are `unsafe`: their contract is the shard invariant
 /// that every ref in the table names a linked item head in a page the shard holds.
 #[derive(Debug)]
 pub struct Index {
-    table: Vec<u32>,
-    old: Vec<u32>,
+    table: Arc<Table>,
+    old: Option<Arc<Table>>,
     migrated: usize,
     items: usize,
     hasher: KeyHasher,
+    published: Arc<Published>,
 }
 
 impl Index {
@@ -104,13 +148,29 @@ impl Index {
     /// hashed by `hasher`: the same hasher that computes the [`Key`]s given to it.
     pub fn new(hashpower: u8, hasher: KeyHasher) -> Index {
         let power = u32::from(hashpower).clamp(1, MAX_POWER);
+        let table = new_table(1 << power);
+        let tables = Tables {
+            table: table.clone(),
+            old: None,
+        };
+        let published = Arc::new(Published {
+            tables: ArcSwap::from_pointee(tables),
+            migrated: AtomicUsize::new(0),
+            seq: AtomicU64::new(0),
+        });
         Index {
-            table: vec![NIL; 1 << power],
-            old: Vec::new(),
+            table,
+            old: None,
             migrated: 0,
             items: 0,
             hasher,
+            published,
         }
+    }
+
+    /// What readers on other workers look this index up through.
+    pub(super) fn published(&self) -> &Arc<Published> {
+        &self.published
     }
 
     /// log2 of the bucket count (`hash_power_level`).
@@ -120,12 +180,13 @@ impl Index {
 
     /// Bytes of bucket arrays, the old one included while expanding (`hash_bytes`).
     pub fn bytes(&self) -> usize {
-        (self.table.len() + self.old.len()) * mem::size_of::<u32>()
+        let old = self.old.as_ref().map_or(0, |t| t.len());
+        (self.table.len() + old) * mem::size_of::<u32>()
     }
 
     /// Whether old buckets are still being moved (`hash_is_expanding`).
     pub fn is_expanding(&self) -> bool {
-        !self.old.is_empty()
+        self.old.is_some()
     }
 
     /// The number of items in the table.
@@ -143,20 +204,14 @@ impl Index {
         &self.hasher
     }
 
-    /// Which array holds the bucket for `hash` (true: the old one) and its position.
-    fn locate(&self, hash: u64) -> (bool, usize) {
-        let b = hash as usize & self.old.len().wrapping_sub(1);
-        if !self.old.is_empty() && b >= self.migrated {
-            return (true, b);
+    fn bucket(&self, hash: u64) -> &AtomicU32 {
+        if let Some(old) = &self.old {
+            let b = hash as usize & (old.len() - 1);
+            if b >= self.migrated {
+                return &old[b];
+            }
         }
-        (false, hash as usize & (self.table.len() - 1))
-    }
-
-    fn bucket(&mut self, hash: u64) -> &mut u32 {
-        match self.locate(hash) {
-            (true, b) => &mut self.old[b],
-            (false, b) => &mut self.table[b],
-        }
+        &self.table[hash as usize & (self.table.len() - 1)]
     }
 
     /// The item head with this key, or [`NIL`].
@@ -165,12 +220,9 @@ impl Index {
     ///
     /// The shard invariant (see the type).
     pub(super) unsafe fn find(&self, mem: Arena, key: Key<'_>) -> u32 {
-        let mut r = match self.locate(key.hash) {
-            (true, b) => self.old[b],
-            (false, b) => self.table[b],
-        };
+        let mut r = self.bucket(key.hash).load(Relaxed);
         while r != NIL && item::key(mem, r) != key.bytes {
-            r = (*mem.hdr(r)).link;
+            r = (*mem.hdr(r)).link();
         }
         r
     }
@@ -184,19 +236,34 @@ impl Index {
     pub(super) unsafe fn insert(&mut self, mem: Arena, r: u32, hash: u64) -> bool {
         debug_assert_eq!(self.hasher.hash(item::key(mem, r)), hash);
         let bucket = self.bucket(hash);
-        (*mem.hdr(r)).link = *bucket;
-        *bucket = r;
+        (*mem.hdr(r)).set_link(bucket.load(Relaxed));
+        bucket.store(r, Release);
         self.items += 1;
         if self.is_expanding() {
             return self.migrate(mem, MIGRATE_PER_INSERT);
         }
         if self.items > self.table.len() / 2 * 3 && u32::from(self.power()) < MAX_POWER {
-            let doubled = vec![NIL; self.table.len() * 2];
-            self.old = mem::replace(&mut self.table, doubled);
-            self.migrated = 0;
+            self.double();
             return true;
         }
         false
+    }
+
+    /// Starts doubling: a new empty table, the current one becoming the old one.
+    fn double(&mut self) {
+        let doubled = new_table(self.table.len() * 2);
+        let old = mem::replace(&mut self.table, doubled);
+        self.old = Some(old);
+        self.migrated = 0;
+        self.published.migrated.store(0, Release);
+        self.publish_tables();
+    }
+
+    fn publish_tables(&self) {
+        self.published.tables.store(Arc::new(Tables {
+            table: self.table.clone(),
+            old: self.old.clone(),
+        }));
     }
 
     /// Removes item head `r`, whose key hashes to `hash`. Returns whether it was there.
@@ -205,38 +272,53 @@ impl Index {
     ///
     /// The shard invariant.
     pub(super) unsafe fn remove(&mut self, mem: Arena, r: u32, hash: u64) -> bool {
-        let mut at: *mut u32 = self.bucket(hash);
-        while *at != NIL {
-            if *at == r {
-                *at = (*mem.hdr(r)).link;
+        let mut at: &AtomicU32 = self.bucket(hash);
+        loop {
+            let here = at.load(Relaxed);
+            if here == NIL {
+                return false;
+            }
+            if here == r {
+                at.store((*mem.hdr(r)).link(), Release);
                 self.items -= 1;
                 return true;
             }
-            at = addr_of_mut!((*mem.hdr(*at)).link);
+            at = (*mem.hdr(here)).link_cell();
         }
-        false
     }
 
     /// Moves up to `buckets` old buckets into the new table; returns whether that
-    /// finished the expansion.
+    /// finished the expansion. Readers are told by the odd sequence number that chains
+    /// are being rewired meanwhile.
     unsafe fn migrate(&mut self, mem: Arena, buckets: usize) -> bool {
-        let end = (self.migrated + buckets).min(self.old.len());
-        for b in self.migrated..end {
-            let mut r = mem::replace(&mut self.old[b], NIL);
-            while r != NIL {
-                let next = (*mem.hdr(r)).link;
-                let hash = self.hasher.hash(item::key(mem, r));
-                let slot = hash as usize & (self.table.len() - 1);
-                (*mem.hdr(r)).link = self.table[slot];
-                self.table[slot] = r;
-                r = next;
-            }
+        let Some(old) = self.old.clone() else {
+            return false;
+        };
+        let end = (self.migrated + buckets).min(old.len());
+        self.published.seq.fetch_add(1, Release);
+        for bucket in &old[self.migrated..end] {
+            self.move_chain(mem, bucket.swap(NIL, Relaxed));
         }
         self.migrated = end;
-        if end < self.old.len() {
+        self.published.migrated.store(end, Release);
+        self.published.seq.fetch_add(1, Release);
+        if end < old.len() {
             return false;
         }
-        self.old = Vec::new();
+        self.old = None;
+        self.publish_tables();
         true
+    }
+
+    /// Moves the items of one old chain, starting at `r`, to their new buckets.
+    unsafe fn move_chain(&self, mem: Arena, mut r: u32) {
+        while r != NIL {
+            let next = (*mem.hdr(r)).link();
+            let hash = self.hasher.hash(item::key(mem, r));
+            let slot = &self.table[hash as usize & (self.table.len() - 1)];
+            (*mem.hdr(r)).set_link(slot.load(Relaxed));
+            slot.store(r, Release);
+            r = next;
+        }
     }
 }

@@ -12,6 +12,8 @@
 use std::marker::PhantomData;
 use std::mem::size_of;
 use std::slice;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64};
 
 use super::arena::Arena;
 use super::clock::RelTime;
@@ -80,33 +82,132 @@ pub fn accounted_size(key_len: usize, value_len: usize, flags: u32, cas_enabled:
 ///
 /// `bits` holds the chunk kind in its low two bits ([`KIND_FREE`], [`KIND_ITEM`],
 /// [`KIND_CHAIN`]; 0 while a page is being emptied) and the item flags above them
-/// ([`LINKED`], [`CHAINED`], [`FETCHED`], and the meta protocol's [`STALE`],
-/// [`TOKEN_SENT`] and [`BINARY_KEY`]). Bits 8 to 15 are spare.
+/// ([`LINKED`], [`CHAINED`], [`FETCHED`], [`ACCESSED`], and the meta protocol's
+/// [`STALE`], [`TOKEN_SENT`] and [`BINARY_KEY`]). Bits 9 to 15 are spare.
+///
+/// The fields other workers read while the owner may write them (`link`, `bits`,
+/// `exptime`, `atime`, `cas`: see [`super::read`]) are atomics; the owner accesses them
+/// with relaxed loads and stores, which cost what plain ones do. `cas` doubles as the
+/// item's version: it is 0 while the chunk is being written or after the item is
+/// unlinked, and a reader that sees it change knows what it read is not to be used.
 #[repr(C)]
 #[derive(Debug)]
 pub(super) struct Header {
     /// Item: next item in the hash chain. Free chunk: next free chunk. Chain chunk: head.
-    pub(super) link: u32,
+    link: AtomicU32,
     /// Key length (item heads only).
     pub(super) klen: u8,
     /// The slab class of this chunk.
     pub(super) class: u8,
     /// Kind and flags.
-    pub(super) bits: u16,
+    bits: AtomicU16,
     /// LRU neighbour towards the head (more recent); previous free chunk in a free list.
     pub(super) prev: u32,
     /// LRU neighbour towards the tail (older).
     pub(super) next: u32,
     /// When the item expires; 0 never.
-    pub(super) exptime: RelTime,
+    exptime: AtomicU32,
     /// When the item was stored or last bumped.
-    pub(super) atime: RelTime,
+    atime: AtomicU32,
     /// The client's opaque flags.
     pub(super) flags: u32,
     /// Value length in bytes.
     pub(super) vlen: u32,
-    /// The item's CAS unique, also its place in time for `flush_all`.
-    pub(super) cas: u64,
+    /// The item's CAS unique, also its place in time for `flush_all`; 0 while not live.
+    cas: AtomicU64,
+}
+
+impl Header {
+    /// The hash chain's next item, the free list's next chunk, or a chain chunk's head.
+    pub(super) fn link(&self) -> u32 {
+        self.link.load(Relaxed)
+    }
+
+    /// Sets `link`; a release store, so a reader that follows it sees what was written
+    /// before.
+    pub(super) fn set_link(&self, r: u32) {
+        self.link.store(r, Release);
+    }
+
+    /// The `link` field itself, for walking a chain while unlinking from it.
+    pub(super) fn link_cell(&self) -> &AtomicU32 {
+        &self.link
+    }
+
+    /// Kind and flags.
+    pub(super) fn bits(&self) -> u16 {
+        self.bits.load(Relaxed)
+    }
+
+    /// Kind and flags with acquire order, as a reader on another worker loads them.
+    pub(super) fn bits_acquire(&self) -> u16 {
+        self.bits.load(Acquire)
+    }
+
+    /// Replaces kind and flags.
+    pub(super) fn set_bits(&self, bits: u16) {
+        self.bits.store(bits, Relaxed);
+    }
+
+    /// Replaces kind and flags with a release store: a reader that sees them sees what
+    /// was written before (a zeroed CAS, for a chunk becoming an item head).
+    pub(super) fn set_bits_release(&self, bits: u16) {
+        self.bits.store(bits, Release);
+    }
+
+    /// Sets flags, keeping the others (readers set theirs concurrently).
+    pub(super) fn or_bits(&self, bits: u16) {
+        self.bits.fetch_or(bits, Relaxed);
+    }
+
+    /// Clears flags, keeping the others.
+    pub(super) fn clear_bits(&self, bits: u16) {
+        self.bits.fetch_and(!bits, Relaxed);
+    }
+
+    /// When the item expires; 0 never.
+    pub(super) fn exptime(&self) -> RelTime {
+        self.exptime.load(Relaxed)
+    }
+
+    /// Sets the expiry.
+    pub(super) fn set_exptime(&self, exptime: RelTime) {
+        self.exptime.store(exptime, Relaxed);
+    }
+
+    /// When the item was stored or last bumped.
+    pub(super) fn atime(&self) -> RelTime {
+        self.atime.load(Relaxed)
+    }
+
+    /// Sets the last access time.
+    pub(super) fn set_atime(&self, atime: RelTime) {
+        self.atime.store(atime, Relaxed);
+    }
+
+    /// The CAS unique; 0 while the item is not live.
+    pub(super) fn cas(&self) -> u64 {
+        self.cas.load(Relaxed)
+    }
+
+    /// Sets the CAS unique. Setting a non-zero one publishes what was written before it
+    /// (a release store); see [`Header::retire`] for the other direction.
+    pub(super) fn set_cas(&self, cas: u64) {
+        self.cas.store(cas, Release);
+    }
+
+    /// Marks the item as no longer live before its chunk is changed: CAS 0, then a
+    /// release fence, so that a reader who sees any later write to the chunk also sees
+    /// the 0 and drops what it read.
+    pub(super) fn retire(&self) {
+        self.cas.store(0, Relaxed);
+        fence(Release);
+    }
+
+    /// The CAS as a reader loads it, with acquire order.
+    pub(super) fn cas_acquire(&self) -> u64 {
+        self.cas.load(Acquire)
+    }
 }
 
 /// Mask of the chunk kind in [`Header::bits`].
@@ -123,6 +224,9 @@ pub(super) const LINKED: u16 = 1 << 2;
 pub(super) const CHAINED: u16 = 1 << 3;
 /// The item has been read since it was stored.
 pub(super) const FETCHED: u16 = 1 << 4;
+/// The item was read since it last moved in its LRU: eviction gives it a second chance.
+/// Readers on other workers set it instead of moving the item, which only the owner may.
+pub(super) const ACCESSED: u16 = 1 << 8;
 /// The item was invalidated (meta `md I`, or `ms I` with an older CAS): readers are told
 /// its value is stale, and the first of them is told to recache it.
 pub(super) const STALE: u16 = 1 << 5;
@@ -196,7 +300,7 @@ impl<'a> ItemView<'a> {
     /// The CAS unique clients see: 0 when CAS is disabled (`-C`).
     pub fn cas(&self) -> u64 {
         if self.cas_enabled {
-            self.header().cas
+            self.header().cas()
         } else {
             0
         }
@@ -211,7 +315,7 @@ impl<'a> ItemView<'a> {
     /// so a reply can be written with vectored I/O straight from the chunks.
     pub fn value_parts(&self) -> ValueParts<'a> {
         // SAFETY: `new`'s contract: the item and its chain stay unchanged for 'a.
-        debug_assert!(self.header().bits & KIND == KIND_ITEM);
+        debug_assert!(self.header().bits() & KIND == KIND_ITEM);
         let segments = unsafe { Segments::new(self.mem, self.r, self.chain_cap) };
         ValueParts {
             segments,
@@ -229,12 +333,12 @@ impl<'a> ItemView<'a> {
 
     /// When the item expires; 0 means never.
     pub fn exptime(&self) -> RelTime {
-        self.header().exptime
+        self.header().exptime()
     }
 
     /// When the item was stored or last moved to the head of its LRU.
     pub fn last_access(&self) -> RelTime {
-        self.header().atime
+        self.header().atime()
     }
 
     /// Whether the item had been read before this read (meta `h`, `me fetch=`).
@@ -310,7 +414,7 @@ impl Segments {
         let h = mem.hdr(r);
         let body = mem.ptr(r).add(HEADER_SIZE + usize::from((*h).klen));
         let vlen = (*h).vlen as usize;
-        let chained = (*h).bits & CHAINED != 0;
+        let chained = (*h).bits() & CHAINED != 0;
         Segments {
             single: (!chained).then_some((body, vlen)),
             mem,

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod index;
 pub mod item;
 pub mod lru;
+pub mod read;
 pub mod shard;
 pub mod slab;
 pub mod stats;
@@ -20,6 +21,7 @@ pub mod stats;
 pub use clock::{Clock, ManualClock, RelTime, SystemClock};
 pub use index::{Key, KeyHasher};
 pub use item::{accounted_size, item_size, ItemView, ValueParts, HEADER_SIZE};
+pub use read::{Found, Read, Reader};
 pub use shard::{
     Access, Arith, ArithOutcome, DeleteMode, DeleteOutcome, Emptied, FlushState, Initial, Lookup,
     MetaCounted, MetaDelete, MetaDeleteOutcome, MetaGet, MetaItem, MetaLookup, Miss, OlderCas,

@@ -16,6 +16,7 @@ use super::clock::{Clock, RelTime};
 use super::index::{Index, Key, KeyHasher};
 use super::item::{self, ItemView, CHAIN_HEADER};
 use super::lru::Lrus;
+use super::read::{self, Applied, Layout, Reader};
 use super::slab::{PagePool, SlabClasses, SlabConfig};
 use super::stats::{self, ShardStats};
 
@@ -278,6 +279,8 @@ pub struct Shard {
     limits: Limits,
     now: RelTime,
     next_cas: u64,
+    /// The flush state readers on other workers need, published by [`Shard::begin`].
+    applied: Arc<Applied>,
     /// How far apart this shard's CAS values are: the number of shards, so that shard
     /// `i` hands out `i + 1`, `i + 1 + n`, ... and no two items in the process share one.
     cas_stride: u64,
@@ -378,6 +381,7 @@ impl Shard {
             now: 0,
             next_cas: 1 + id as u64,
             cas_stride,
+            applied: Arc::new(Applied::default()),
             flush_generation: flush.generation(),
             flush_cas: 0,
             oldest_live: 0,
@@ -428,7 +432,7 @@ impl Shard {
             // SAFETY: `r` is in `class`'s list, so a linked item head (the invariant).
             unsafe {
                 debug_assert!(self.chunks.holds(r));
-                let fetched = (*self.mem.hdr(r)).bits & item::FETCHED != 0;
+                let fetched = (*self.mem.hdr(r)).bits() & item::FETCHED != 0;
                 if self.dead(r).is_none() {
                     each(&self.view(r, fetched));
                     listed += 1;
@@ -499,15 +503,37 @@ impl Shard {
         &self.stats
     }
 
-    /// Reads the clock and any `flush_all` since the last operation.
+    /// Reads the clock and any `flush_all` since the last operation, and publishes the
+    /// flush state for readers on other workers when it changed.
     fn begin(&mut self) {
         self.now = self.clock.now();
         let generation = self.flush.generation();
-        if generation != self.flush_generation {
-            self.flush_generation = generation;
-            self.flush_cas = self.next_cas;
+        let oldest_live = self.flush.oldest_live();
+        if generation != self.flush_generation || oldest_live != self.oldest_live {
+            if generation != self.flush_generation {
+                self.flush_generation = generation;
+                self.flush_cas = self.next_cas;
+            }
+            self.oldest_live = oldest_live;
+            read::publish_flush(&self.applied, generation, self.flush_cas, oldest_live);
         }
-        self.oldest_live = self.flush.oldest_live();
+    }
+
+    /// A handle through which other workers read this shard without its owner (see
+    /// [`Reader`]).
+    pub fn reader(&self) -> Reader {
+        let layout = Layout {
+            mem: self.mem,
+            chain_cap: self.limits.chain_cap,
+            item_size_max: self.limits.item_size_max,
+            cas_enabled: self.limits.cas_enabled,
+        };
+        Reader::new(
+            layout,
+            self.index.published().clone(),
+            self.applied.clone(),
+            self.flush.clone(),
+        )
     }
 
     /// The CAS clients see for a CAS unique: 0 when CAS is disabled.

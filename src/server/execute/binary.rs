@@ -8,7 +8,8 @@ use crate::protocol::binary::{self, Opcode, Packet, Shortage, Status};
 use crate::protocol::text::StatsGroup;
 use crate::stats::Stat;
 use crate::storage::{
-    Access, Arith, ArithOutcome, DeleteOutcome, Initial, Lookup, Store, StoreMode, StoreOutcome,
+    Access, Arith, ArithOutcome, DeleteOutcome, Initial, Lookup, Read, Reader, Store, StoreMode,
+    StoreOutcome,
 };
 
 use super::{count_arith, count_get, count_store, flush, Exec, Flow};
@@ -52,6 +53,39 @@ pub fn is_keyed(opcode: Opcode) -> bool {
             | Opcode::Increment
             | Opcode::Decrement
     )
+}
+
+/// A GET (GETQ, GETK, GETKQ) for a key in another worker's shard, read without that
+/// worker (see [`crate::storage::Reader`]); anything else, and any read the owner must
+/// settle, is [`Read::Unsure`] with nothing written.
+pub fn get_remote(ex: &Exec<'_>, reader: &Reader, packet: &Packet<'_>, out: &mut Vec<u8>) -> Read {
+    let (opcode, opaque) = (packet.opcode(), packet.opaque());
+    if !matches!(opcode.loud(), Opcode::Get | Opcode::GetK) {
+        return Read::Unsure;
+    }
+    let key = ex.key(packet.key);
+    let read = reader.get(key, ex.shared.clock.now(), out, |out, found| {
+        binary::get_hit_header(
+            out,
+            opcode,
+            opaque,
+            found.cas,
+            found.flags,
+            key.bytes,
+            found.len,
+        );
+    });
+    match read {
+        Read::Hit => count_get(ex.counters, false, None),
+        Read::Miss(miss) => {
+            if !opcode.is_quiet() {
+                binary::get_miss(out, opcode, opaque, key.bytes);
+            }
+            count_get(ex.counters, false, Some(miss));
+        }
+        Read::Unsure => {}
+    }
+    read
 }
 
 /// Whether a request's reply may carry an item's value (the get and gat family).

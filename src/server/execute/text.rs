@@ -5,9 +5,10 @@ use crate::protocol::text::{
     Command, FlushDelay, GetKind, ShutdownMode, StatsGroup, StoreKind, StoreRequest,
 };
 use crate::protocol::ErrorReply;
-use crate::stats::Stat;
+use crate::stats::{Counters, Stat};
 use crate::storage::{
-    Access, Arith, ArithOutcome, DeleteOutcome, Lookup, Store, StoreOutcome, TouchOutcome,
+    Access, Arith, ArithOutcome, DeleteOutcome, Lookup, Read, Reader, Store, StoreOutcome,
+    TouchOutcome,
 };
 
 use super::{cache_memlimit, count_arith, count_get, count_store, flush, Exec, Flow, Refusal};
@@ -41,6 +42,37 @@ pub fn get_one(ex: &mut Exec<'_>, key: &[u8], kind: GetKind, out: &mut Vec<u8>) 
         Lookup::Miss(miss) => Some(miss),
     };
     count_get(ex.counters, touch.is_some(), hit);
+}
+
+/// One key of a get, read from another worker's shard without that worker (see
+/// [`crate::storage::Reader`]): a `VALUE` block on a hit, nothing on a miss, and
+/// [`Read::Unsure`] (nothing written, nothing counted) when the owner must answer.
+pub fn get_remote(
+    counters: &Counters,
+    shared: &Shared,
+    reader: &Reader,
+    key: &[u8],
+    kind: GetKind,
+    out: &mut Vec<u8>,
+) -> Read {
+    debug_assert!(
+        kind.touch().is_none(),
+        "a touch changes the item: the owner runs it"
+    );
+    let now = shared.clock.now();
+    let read = reader.get(shared.hasher.key(key), now, out, |out, found| {
+        let cas = kind.with_cas().then_some(found.cas);
+        reply::value_header(out, key, found.flags, found.len, cas);
+    });
+    match read {
+        Read::Hit => {
+            out.extend_from_slice(b"\r\n");
+            count_get(counters, false, None);
+        }
+        Read::Miss(miss) => count_get(counters, false, Some(miss)),
+        Read::Unsure => {}
+    }
+    read
 }
 
 /// This shard's part of `stats cachedump`: `ITEM <key> [<bytes> b; <expiry> s]` lines,

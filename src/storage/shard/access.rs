@@ -7,7 +7,7 @@ use super::{Access, Miss, Shard};
 use crate::storage::arena::NIL;
 use crate::storage::index::Key;
 use crate::storage::item::{
-    self, ItemView, ViewShape, CHAINED, FETCHED, HEADER_SIZE, KIND, KIND_CHAIN, LINKED,
+    self, ItemView, ViewShape, ACCESSED, CHAINED, FETCHED, HEADER_SIZE, KIND, KIND_CHAIN, LINKED,
 };
 use crate::storage::stats;
 
@@ -53,11 +53,11 @@ impl Shard {
     pub(super) unsafe fn dead(&self, r: u32) -> Option<Miss> {
         let h = self.mem.hdr(r);
         let oldest = self.oldest_live;
-        let delayed = oldest != 0 && oldest <= self.now && (*h).atime <= oldest;
-        if (*h).cas < self.flush_cas || delayed {
+        let delayed = oldest != 0 && oldest <= self.now && (*h).atime() <= oldest;
+        if (*h).cas() < self.flush_cas || delayed {
             return Some(Miss::Flushed);
         }
-        let exptime = (*h).exptime;
+        let exptime = (*h).exptime();
         (exptime != 0 && exptime <= self.now).then_some(Miss::Expired)
     }
 
@@ -68,7 +68,7 @@ impl Shard {
     /// `r` is an item head of this shard.
     pub(super) unsafe fn lru_class(&self, r: u32) -> u8 {
         let h = self.mem.hdr(r);
-        if (*h).bits & CHAINED != 0 {
+        if (*h).bits() & CHAINED != 0 {
             self.limits.largest
         } else {
             (*h).class
@@ -81,7 +81,7 @@ impl Shard {
     ///
     /// `r` is an item head of this shard.
     pub(super) unsafe fn visible_cas(&self, r: u32) -> u64 {
-        self.visible((*self.mem.hdr(r)).cas)
+        self.visible((*self.mem.hdr(r)).cas())
     }
 
     /// Item `r`'s size as the stats count it.
@@ -102,17 +102,17 @@ impl Shard {
     /// `r` is a live, linked item head of this shard.
     pub(super) unsafe fn hit(&mut self, r: u32, access: Access) -> ItemView<'_> {
         let h = self.mem.hdr(r);
-        let fetched = (*h).bits & FETCHED != 0;
+        let fetched = (*h).bits() & FETCHED != 0;
         let class = self.stats.class(self.lru_class(r));
         match access.touch {
             Some(exptime) => {
-                (*h).exptime = exptime;
+                (*h).set_exptime(exptime);
                 stats::add(&class.touch_hits, 1);
             }
             None => stats::add(&class.get_hits, 1),
         }
         if !access.no_bump {
-            (*h).bits |= FETCHED;
+            (*h).or_bits(FETCHED);
             self.bump(r);
         }
         self.view(r, fetched)
@@ -140,10 +140,24 @@ impl Shard {
     /// `r` is a linked item head of this shard.
     pub(super) unsafe fn bump(&mut self, r: u32) {
         let h = self.mem.hdr(r);
-        if self.now.saturating_sub((*h).atime) >= BUMP_INTERVAL {
+        if self.now.saturating_sub((*h).atime()) >= BUMP_INTERVAL {
             self.lru.bump(self.mem, self.lru_class(r), r);
-            (*h).atime = self.now;
+            (*h).set_atime(self.now);
         }
+    }
+
+    /// Moves item `r`, read by another worker since it last moved, to the head of its
+    /// LRU and clears the mark.
+    ///
+    /// # Safety
+    ///
+    /// `r` is a linked item head of this shard.
+    pub(super) unsafe fn second_chance(&mut self, r: u32) {
+        let h = self.mem.hdr(r);
+        (*h).clear_bits(ACCESSED);
+        self.lru.bump(self.mem, self.lru_class(r), r);
+        (*h).set_atime(self.now);
+        stats::add(&self.stats.class(self.lru_class(r)).moves_within_lru, 1);
     }
 
     /// Publishes written item `r` under a key hashing to `hash`: index, LRU, stats.
@@ -152,7 +166,7 @@ impl Shard {
     ///
     /// `r` is a written, unlinked item head of this shard whose key is not in the index.
     pub(super) unsafe fn link(&mut self, r: u32, hash: u64) {
-        (*self.mem.hdr(r)).bits |= LINKED;
+        (*self.mem.hdr(r)).or_bits(LINKED);
         if self.index.insert(self.mem, r, hash) {
             self.note_index_shape();
         }
@@ -175,6 +189,8 @@ impl Shard {
     /// `r` is a linked item head of this shard, not pinned.
     pub(super) unsafe fn unlink(&mut self, r: u32, hash: u64) {
         debug_assert!(r != self.pinned);
+        // Before anything about it changes, tell readers on other workers it is gone.
+        (*self.mem.hdr(r)).retire();
         let found = self.index.remove(self.mem, r, hash);
         debug_assert!(found, "a linked item is in the index");
         let class = self.lru_class(r);
@@ -208,7 +224,7 @@ impl Shard {
     pub(super) unsafe fn free_chunks(&mut self, r: u32, chunks: usize) {
         for i in 0..chunks {
             let c = self.chain_ref(r, i).read_unaligned();
-            debug_assert!((*self.mem.hdr(c)).bits & KIND == KIND_CHAIN);
+            debug_assert!((*self.mem.hdr(c)).bits() & KIND == KIND_CHAIN);
             self.chunks.free(c);
         }
         self.chunks.free(r);
@@ -230,7 +246,7 @@ impl Shard {
     /// `r` is a written item head of this shard.
     pub(super) unsafe fn chain_len(&self, r: u32) -> usize {
         let h = self.mem.hdr(r);
-        if (*h).bits & CHAINED == 0 {
+        if (*h).bits() & CHAINED == 0 {
             return 0;
         }
         ((*h).vlen as usize).div_ceil(self.limits.chain_cap)

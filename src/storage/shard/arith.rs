@@ -117,7 +117,7 @@ impl Shard {
     unsafe fn number_in(&self, r: u32, cas: u64) -> Result<u64, ArithOutcome> {
         let h = self.mem.hdr(r);
         let vlen = (*h).vlen as usize;
-        if (*h).bits & CHAINED != 0 || vlen == 0 {
+        if (*h).bits() & CHAINED != 0 || vlen == 0 {
             return Err(ArithOutcome::NonNumeric);
         }
         if cas != 0 && cas != self.visible_cas(r) {
@@ -139,12 +139,15 @@ impl Shard {
         let h = self.mem.hdr(r);
         let vlen = (*h).vlen as usize;
         let value = self.mem.ptr(r).add(HEADER_SIZE + usize::from((*h).klen));
-        std::ptr::copy_nonoverlapping(digits.as_ptr(), value, digits.len());
-        std::ptr::write_bytes(value.add(digits.len()), b' ', vlen - digits.len());
-        (*h).cas = match cas {
+        let cas = match cas {
             Some(cas) => cas,
             None => self.take_cas(),
         };
+        // Readers on other workers drop what they read while the CAS is 0.
+        (*h).retire();
+        std::ptr::copy_nonoverlapping(digits.as_ptr(), value, digits.len());
+        std::ptr::write_bytes(value.add(digits.len()), b' ', vlen - digits.len());
+        (*h).set_cas(cas);
         self.bump(r);
     }
 

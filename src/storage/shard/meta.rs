@@ -79,13 +79,17 @@ impl MetaItem<'_> {
         // SAFETY: `r` is a linked item head of the shard this handle borrows mutably, so
         // nothing else frees or moves it while the handle lives.
         debug_assert!(self.shard.chunks.holds(self.r));
-        unsafe { (*self.header()).bits }
+        unsafe { (*self.header()).bits() }
     }
 
     fn change_bits(&mut self, set: u16, clear: u16) {
         // SAFETY: as in `bits`.
         debug_assert!(self.shard.chunks.holds(self.r));
-        unsafe { (*self.header()).bits = ((*self.header()).bits & !clear) | set };
+        unsafe {
+            let h = &*self.header();
+            h.clear_bits(clear);
+            h.or_bits(set);
+        }
     }
 
     /// A view of the item: key, value, flags, CAS, sizes.
@@ -105,14 +109,14 @@ impl MetaItem<'_> {
     pub fn exptime(&self) -> RelTime {
         // SAFETY: as in `bits`.
         debug_assert!(self.shard.chunks.holds(self.r));
-        unsafe { (*self.header()).exptime }
+        unsafe { (*self.header()).exptime() }
     }
 
     /// Sets when the item expires (`T`, `N`).
     pub fn set_exptime(&mut self, exptime: RelTime) {
         // SAFETY: as in `bits`.
         debug_assert!(self.shard.chunks.holds(self.r));
-        unsafe { (*self.header()).exptime = exptime };
+        unsafe { (*self.header()).set_exptime(exptime) };
     }
 
     /// Seconds left to live, `None` when the item never expires.
@@ -275,7 +279,7 @@ impl Shard {
     /// `r` is a live, linked item head of this shard.
     unsafe fn held(&mut self, r: u32, get: MetaGet, created: bool) -> MetaItem<'_> {
         let h = self.mem.hdr(r);
-        let (fetched_before, accessed_before) = ((*h).bits & FETCHED != 0, (*h).atime);
+        let (fetched_before, accessed_before) = ((*h).bits() & FETCHED != 0, (*h).atime());
         let class = self.stats.class(self.lru_class(r));
         match get.read {
             ReadKind::Get => stats::add(&class.get_hits, 1),
@@ -283,7 +287,7 @@ impl Shard {
             ReadKind::Peek => {}
         }
         if !get.no_bump {
-            (*h).bits |= FETCHED;
+            (*h).or_bits(FETCHED);
             self.bump(r);
         }
         MetaItem {
@@ -346,7 +350,7 @@ impl Shard {
         delete: &MetaDelete,
     ) -> Option<u32> {
         let plan = self.plan(key.bytes.len(), 0, empty.flags)?;
-        let kept_cas = (*self.mem.hdr(r)).cas;
+        let kept_cas = (*self.mem.hdr(r)).cas();
         let attrs = Attrs {
             cas: Some(self.explicit_cas(delete.new_cas).unwrap_or(kept_cas)),
             marks: binary_mark(delete.binary_key),
@@ -373,10 +377,10 @@ impl Shard {
         };
         let h = self.mem.hdr(r);
         if let Some(exptime) = exptime {
-            (*h).exptime = exptime;
+            (*h).set_exptime(exptime);
         }
-        (*h).bits = ((*h).bits | STALE) & !TOKEN_SENT;
-        (*h).cas = cas;
+        (*h).set_bits(((*h).bits() | STALE) & !TOKEN_SENT);
+        (*h).set_cas(cas);
         MetaDeleteOutcome::Invalidated
     }
 
@@ -412,7 +416,8 @@ impl Shard {
         // SAFETY: `done.r` is the item just written, linked in the index.
         debug_assert!(self.chunks.holds(done.r));
         let h = self.mem.hdr(done.r);
-        let (fetched_before, accessed_before) = unsafe { ((*h).bits & FETCHED != 0, (*h).atime) };
+        let (fetched_before, accessed_before) =
+            unsafe { ((*h).bits() & FETCHED != 0, (*h).atime()) };
         Ok(MetaCounted {
             value: done.value,
             item: MetaItem {

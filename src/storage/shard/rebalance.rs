@@ -72,7 +72,7 @@ impl Shard {
         }
         // SAFETY: an LRU tail is a linked item head of this shard (the invariant).
         debug_assert!(self.chunks.holds(tail));
-        let atime = unsafe { (*self.mem.hdr(tail)).atime };
+        let atime = unsafe { (*self.mem.hdr(tail)).atime() };
         Some(self.now.saturating_sub(atime))
     }
 }

@@ -11,7 +11,7 @@
 
 use super::{Miss, Shard};
 use crate::storage::arena::NIL;
-use crate::storage::item::{FETCHED, KIND, KIND_CHAIN, KIND_FREE, KIND_ITEM, LINKED};
+use crate::storage::item::{ACCESSED, FETCHED, KIND, KIND_CHAIN, KIND_FREE, KIND_ITEM, LINKED};
 use crate::storage::lru::Lrus;
 use crate::storage::stats;
 
@@ -71,7 +71,9 @@ impl Shard {
     }
 
     /// Reclaims a dead item near `class`'s LRU tail, or else evicts the oldest
-    /// unpinned one if evictions are on.
+    /// unpinned one if evictions are on. An item read by another worker since it last
+    /// moved (its `ACCESSED` flag) gets a second chance instead: it moves to the head,
+    /// as the owner would have moved it had the read been its own.
     unsafe fn free_from_tail(&mut self, class: u8) -> bool {
         let mut r = self.lru.tail(class);
         let mut victim = NIL;
@@ -79,16 +81,19 @@ impl Shard {
             if r == NIL {
                 break;
             }
+            let newer = Lrus::newer(self.mem, r);
             if r != self.pinned {
                 if self.dead(r).is_some() {
                     self.remove(r, Removal::Reclaim);
                     return true;
                 }
-                if victim == NIL {
+                if (*self.mem.hdr(r)).bits() & ACCESSED != 0 {
+                    self.second_chance(r);
+                } else if victim == NIL {
                     victim = r;
                 }
             }
-            r = Lrus::newer(self.mem, r);
+            r = newer;
         }
         if victim == NIL || !self.limits.evictions {
             return false;
@@ -135,7 +140,7 @@ impl Shard {
         stats::add(total, 1);
         // The crawler, like memcached's, counts only expired items as unfetched.
         let counted = !crawl || self.dead(r) == Some(Miss::Expired);
-        if counted && (*self.mem.hdr(r)).bits & FETCHED == 0 {
+        if counted && (*self.mem.hdr(r)).bits() & FETCHED == 0 {
             stats::add(&class.expired_unfetched, 1);
             stats::add(&shard.expired_unfetched, 1);
         }
@@ -148,12 +153,12 @@ impl Shard {
         stats::add(&class.evicted, 1);
         stats::add(&shard.evictions, 1);
         stats::add(&shard.slab_reassign_evictions_nomem, u64::from(moved));
-        stats::add(&class.evicted_nonzero, u64::from((*h).exptime != 0));
+        stats::add(&class.evicted_nonzero, u64::from((*h).exptime() != 0));
         stats::set(
             &class.evicted_time,
-            u64::from(self.now.saturating_sub((*h).atime)),
+            u64::from(self.now.saturating_sub((*h).atime())),
         );
-        if (*h).bits & FETCHED == 0 {
+        if (*h).bits() & FETCHED == 0 {
             stats::add(&class.evicted_unfetched, 1);
             stats::add(&shard.evicted_unfetched, 1);
         }
@@ -221,7 +226,7 @@ impl Shard {
             .collect();
         let tail_age = |c: u8| match self.lru.tail(c) {
             NIL => 0,
-            r => (*self.mem.hdr(r)).atime,
+            r => (*self.mem.hdr(r)).atime(),
         };
         classes.sort_by_key(|&c| (std::cmp::Reverse(self.chunks.pages(c).len()), tail_age(c)));
         classes
@@ -252,12 +257,12 @@ impl Shard {
         }
         for c in self.chunks.chunk_refs(page, class) {
             let h = self.mem.hdr(c);
-            match (*h).bits & KIND {
+            match (*h).bits() & KIND {
                 KIND_ITEM => self.remove(c, Removal::Move),
-                KIND_CHAIN => self.remove((*h).link, Removal::Move),
+                KIND_CHAIN => self.remove((*h).link(), Removal::Move),
                 _ => {}
             }
-            debug_assert_eq!((*h).bits & KIND, KIND_FREE);
+            debug_assert_eq!((*h).bits() & KIND, KIND_FREE);
             self.chunks.unfree(c, class);
         }
         true
@@ -266,17 +271,17 @@ impl Shard {
     /// Whether chunk `c` is free or belongs to an item that may be removed now.
     unsafe fn chunk_movable(&self, c: u32) -> bool {
         let h = self.mem.hdr(c);
-        match (*h).bits & KIND {
+        match (*h).bits() & KIND {
             KIND_FREE => true,
             KIND_ITEM => self.item_movable(c),
-            KIND_CHAIN => self.item_movable((*h).link),
+            KIND_CHAIN => self.item_movable((*h).link()),
             _ => false,
         }
     }
 
     /// Whether item head `r` is linked, unpinned and, with evictions off, dead.
     unsafe fn item_movable(&self, r: u32) -> bool {
-        let linked = (*self.mem.hdr(r)).bits & LINKED != 0;
+        let linked = (*self.mem.hdr(r)).bits() & LINKED != 0;
         linked && r != self.pinned && (self.limits.evictions || self.dead(r).is_some())
     }
 

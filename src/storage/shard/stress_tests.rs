@@ -43,7 +43,7 @@ impl Shard {
         let mut count = 0;
         while r != NIL {
             let h = self.mem.hdr(r);
-            assert_eq!((*h).bits & (KIND | LINKED), KIND_ITEM | LINKED);
+            assert_eq!((*h).bits() & (KIND | LINKED), KIND_ITEM | LINKED);
             assert_eq!(self.lru_class(r), class);
             let bytes = item::key(self.mem, r);
             let key = Key {
@@ -65,9 +65,9 @@ impl Shard {
             for c in self.chunks.chunk_refs(page, class) {
                 let h = self.mem.hdr(c);
                 assert_eq!((*h).class, class);
-                match (*h).bits & KIND {
+                match (*h).bits() & KIND {
                     KIND_FREE => free += 1,
-                    KIND_ITEM => assert!((*h).bits & LINKED != 0, "unlinked item left behind"),
+                    KIND_ITEM => assert!((*h).bits() & LINKED != 0, "unlinked item left behind"),
                     KIND_CHAIN => self.check_chain_chunk(c),
                     kind => panic!("chunk of kind {kind}"),
                 }
@@ -77,10 +77,10 @@ impl Shard {
     }
 
     unsafe fn check_chain_chunk(&self, c: u32) {
-        let owner = (*self.mem.hdr(c)).link;
+        let owner = (*self.mem.hdr(c)).link();
         let h = self.mem.hdr(owner);
         assert_eq!(
-            (*h).bits & (KIND | LINKED | CHAINED),
+            (*h).bits() & (KIND | LINKED | CHAINED),
             KIND_ITEM | LINKED | CHAINED
         );
         let refs = (0..self.chain_len(owner)).map(|i| self.chain_ref(owner, i).read_unaligned());
@@ -298,7 +298,7 @@ fn fetched_bit_is_set_by_reads_only() {
     // SAFETY: test-only peek at a live item found through the index.
     debug_assert!(h.shard.pinned == NIL);
     let bits =
-        |h: &Harness| unsafe { (*h.shard.mem.hdr(h.shard.index.find(h.shard.mem, key))).bits };
+        |h: &Harness| unsafe { (*h.shard.mem.hdr(h.shard.index.find(h.shard.mem, key))).bits() };
     assert_eq!(bits(&h) & FETCHED, 0);
     h.get(b"k").unwrap();
     assert_ne!(bits(&h) & FETCHED, 0);

@@ -199,8 +199,8 @@ impl Shard {
     unsafe fn stale_attrs(&self, old: u32, attrs: Attrs) -> Attrs {
         let h = self.mem.hdr(old);
         Attrs {
-            exptime: (*h).exptime,
-            marks: attrs.marks | STALE | ((*h).bits & TOKEN_SENT),
+            exptime: (*h).exptime(),
+            marks: attrs.marks | STALE | ((*h).bits() & TOKEN_SENT),
             ..attrs
         }
     }
@@ -284,8 +284,8 @@ impl Shard {
     pub(super) unsafe fn attrs_at(&self, r: u32) -> (Attrs, usize) {
         let h = self.mem.hdr(r);
         let attrs = Attrs {
-            marks: (*h).bits & BINARY_KEY,
-            ..Attrs::plain((*h).flags, (*h).exptime)
+            marks: (*h).bits() & BINARY_KEY,
+            ..Attrs::plain((*h).flags, (*h).exptime())
         };
         (attrs, (*h).vlen as usize)
     }
@@ -338,11 +338,13 @@ impl Shard {
         let r = self.alloc_item(plan, key.bytes.len(), vlen);
         self.pinned = NIL;
         let r = r?;
-        self.init(r, key.bytes, attrs);
+        let cas = self.init(r, key.bytes, attrs);
         fill(&mut ValueWriter::new(self.mem, r, self.limits.chain_cap));
         if old != NIL {
             self.unlink(old, key.hash);
         }
+        // Publishing the CAS last tells readers on other workers the item is complete.
+        (*self.mem.hdr(r)).set_cas(cas);
         self.link(r, key.hash);
         Some(r)
     }
@@ -354,7 +356,7 @@ impl Shard {
         (*h).klen = klen as u8;
         (*h).vlen = vlen as u32;
         if plan.chain > 0 {
-            (*h).bits |= CHAINED;
+            (*h).or_bits(CHAINED);
         }
         for i in 0..plan.chain {
             let class = if i + 1 == plan.chain {
@@ -366,30 +368,32 @@ impl Shard {
                 self.free_chunks(r, i);
                 return None;
             };
-            (*self.mem.hdr(c)).link = r;
-            (*self.mem.hdr(c)).bits = KIND_CHAIN;
+            (*self.mem.hdr(c)).set_link(r);
+            (*self.mem.hdr(c)).set_bits(KIND_CHAIN);
             self.chain_ref(r, i).write_unaligned(c);
         }
         Some(r)
     }
 
-    /// Writes the header (all but the sizes and bits `alloc_item` set) and the key.
-    unsafe fn init(&mut self, r: u32, key: &[u8], attrs: Attrs) {
+    /// Writes the header (all but the sizes and bits `alloc_item` set, and the CAS, which
+    /// it returns: the caller publishes it once the value is written) and the key.
+    unsafe fn init(&mut self, r: u32, key: &[u8], attrs: Attrs) -> u64 {
         let cas = match attrs.cas {
             Some(cas) => cas,
             None => self.take_cas(),
         };
         let h = self.mem.hdr(r);
-        (*h).link = NIL;
+        (*h).set_link(NIL);
         (*h).prev = NIL;
         (*h).next = NIL;
-        (*h).exptime = attrs.exptime;
-        (*h).atime = self.now;
+        (*h).set_exptime(attrs.exptime);
+        (*h).set_atime(self.now);
         (*h).flags = attrs.flags;
-        (*h).cas = cas;
-        (*h).bits |= attrs.marks;
+        debug_assert_eq!((*h).cas(), 0, "a chunk being written is not live");
+        (*h).or_bits(attrs.marks);
         let dst = self.mem.ptr(r).add(HEADER_SIZE);
         std::ptr::copy_nonoverlapping(key.as_ptr(), dst, key.len());
+        cas
     }
 }
 
