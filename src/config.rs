@@ -130,8 +130,8 @@ pub struct Args {
     #[arg(long = "sasl-pwdb")]
     pub sasl_pwdb: Option<PathBuf>,
 
-    /// Extended options, comma separated: idle_timeout=SECS, slab_chunk_max=SIZE,
-    /// hashpower=N, modern, no_modern.
+    /// Extended options, comma separated: idle_timeout=SECS, read_buf_mem_limit=MB,
+    /// slab_chunk_max=SIZE, hashpower=N, modern, no_modern.
     #[arg(short = 'o', long = "extended", action = ArgAction::Append)]
     pub extended: Vec<String>,
 }
@@ -258,6 +258,12 @@ pub struct Config {
     pub user: Option<String>,
     /// Seconds a connection may stay idle before it is closed; 0 means forever.
     pub idle_timeout: u32,
+    /// Bytes all connections' read buffers may hold together (`-o read_buf_mem_limit`,
+    /// in megabytes); 0 means no limit. A connection whose buffer would grow past it is
+    /// answered `SERVER_ERROR out of memory reading request` and closed, as memcached
+    /// closes one it cannot give a read buffer, so one client sending huge values
+    /// slowly cannot make the server's memory swell.
+    pub read_buf_mem_limit: usize,
     /// Which protocols connections may speak (binary only when SASL is on).
     pub protocols: Protocols,
     /// With `-S`: the accepted users; every binary command needs authentication first.
@@ -268,6 +274,7 @@ pub struct Config {
 #[derive(Debug, Default)]
 struct Extended {
     idle_timeout: u32,
+    read_buf_mem_limit: usize,
     slab_chunk_max: Option<usize>,
     hashpower: Option<u8>,
 }
@@ -335,6 +342,7 @@ impl Config {
             verbosity: args.verbose.min(3),
             user: args.user,
             idle_timeout: ext.idle_timeout,
+            read_buf_mem_limit: ext.read_buf_mem_limit,
             protocols,
             sasl,
         })
@@ -452,6 +460,10 @@ fn apply_extended(ext: &mut Extended, key: &str, value: &str) -> Result<(), Conf
     let bad = || invalid(format!("bad value for -o {key}: {value:?}"));
     match key {
         "idle_timeout" => ext.idle_timeout = value.parse().map_err(|_| bad())?,
+        "read_buf_mem_limit" => {
+            let megabytes: usize = value.parse().map_err(|_| bad())?;
+            ext.read_buf_mem_limit = megabytes.checked_mul(1 << 20).ok_or_else(bad)?;
+        }
         "slab_chunk_max" => ext.slab_chunk_max = Some(parse_size(value).ok_or_else(bad)?),
         "hashpower" => {
             let power: u8 = value.parse().map_err(|_| bad())?;
@@ -616,7 +628,7 @@ mod tests {
             "-F",
             "-vv",
             "-o",
-            "idle_timeout=7,hashpower=20,modern",
+            "idle_timeout=7,hashpower=20,modern,read_buf_mem_limit=3",
             "-o",
             "slab_chunk_max=64k",
         ])
@@ -630,6 +642,7 @@ mod tests {
         assert_eq!(config.slab.chunk_max, 64 << 10);
         assert_eq!(config.slab.hashpower, 20);
         assert_eq!(config.idle_timeout, 7);
+        assert_eq!(config.read_buf_mem_limit, 3 << 20);
         assert_eq!(config.verbosity, 2);
         assert!(config.shutdown_enabled && !config.flush_enabled);
     }

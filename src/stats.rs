@@ -93,6 +93,8 @@ counters! {
     idle_kicks,
     /// Connections closed for not reading replies that grew past the output limit.
     output_kicks,
+    /// Connections closed because their read buffer would pass `read_buf_mem_limit`.
+    read_buf_oom,
     /// Requests sent to another worker's shard.
     forwarded_requests,
     /// Batches of requests sent to another worker.

@@ -659,7 +659,7 @@ fn general_stats_start_with_memcacheds() {
     assert_eq!(ours[..theirs.len()], theirs[..]);
     assert_eq!(
         ours[theirs.len()..],
-        ["forwarded_requests", "forwarded_batches"]
+        ["forwarded_requests", "forwarded_batches", "output_kicks"]
     );
 }
 

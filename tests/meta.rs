@@ -569,3 +569,65 @@ fn base64_and_text_spellings_of_a_key_meet_on_one_worker() {
         "with four workers some keys live elsewhere"
     );
 }
+
+/// The replies to `mg` of many keys with `flags`, one per line, with the numbers of
+/// `c` (which depend on how keys spread over workers), `t` and `l` (which depend on
+/// the clock) masked; and the `t` numbers.
+fn mg_transcript(c: &mut Conn, keys: usize, flags: &str) -> (Vec<String>, Vec<i64>) {
+    let mut batch = Vec::new();
+    for i in 0..keys {
+        batch.extend(format!("mg key{i} {flags}\r\n").bytes());
+    }
+    batch.extend(b"mn\r\n");
+    c.send(&batch);
+    let (mut replies, mut ttls) = (Vec::new(), Vec::new());
+    loop {
+        let reply = c.read_reply();
+        if reply == b"MN\r\n" {
+            return (replies, ttls);
+        }
+        replies.push(masked(&reply, b"ctl", &[]).0);
+        ttls.extend(masked(&reply, b"t", &[]).1);
+    }
+}
+
+/// With four workers most keys belong to another worker than the connection's, and an
+/// `mg` that only reads is answered without the owner (from its shard directly): the
+/// replies must be the ones the owner gives, which one worker alone gives too.
+#[test]
+fn reads_of_other_workers_keys_answer_as_the_owner_would() {
+    let (_one, mut one) = server(&["-t", "1"]);
+    let (_four, mut four) = server(&["-t", "4"]);
+    let keys = 48;
+    let mut setup = Vec::new();
+    for i in 0..keys {
+        let ttl = if i % 3 == 0 { 0 } else { 1000 + i };
+        setup.extend(format!("ms key{i} {i} T{ttl} F{i} q\r\n{}\r\n", "v".repeat(i)).bytes());
+        if i % 7 == 0 {
+            setup.extend(format!("md key{i} I q\r\n").bytes());
+        } else if i % 11 == 0 {
+            setup.extend(format!("md key{i} q\r\n").bytes());
+        }
+    }
+    setup.extend(b"mn\r\n");
+    for c in [&mut one, &mut four] {
+        assert_eq!(c.request_n(&setup, 1), b"MN\r\n");
+    }
+    let probes = [
+        "v",
+        "s t f k O7",
+        "v q k",
+        "q",
+        "v c f t s",
+        "k u O9 v",
+        "h l t v",
+        "T30 t v",
+    ];
+    for flags in probes {
+        let (a, _) = mg_transcript(&mut one, keys + 4, flags);
+        let (b, ttls) = mg_transcript(&mut four, keys + 4, flags);
+        assert_eq!(a, b, "mg with {flags}");
+        let sane = |t: &i64| *t == -1 || (25..=30).contains(t) || (990..=1050).contains(t);
+        assert!(ttls.iter().all(sane), "mg with {flags}: {ttls:?}");
+    }
+}

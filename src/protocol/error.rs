@@ -44,6 +44,8 @@ pub enum ErrorReply {
     MemlimitFailed,
     /// A new connection past `-c`.
     TooManyConnections,
+    /// A connection whose read buffer would pass `read_buf_mem_limit`.
+    ReadOutOfMemory,
     /// `stats cachedump` without its two numbers.
     BadCommandLine,
     /// `stats cachedump` with a class id of 64 or more.
@@ -107,6 +109,7 @@ impl ErrorReply {
                 "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust"
             }
             ErrorReply::TooManyConnections => "ERROR Too many open connections",
+            ErrorReply::ReadOutOfMemory => "SERVER_ERROR out of memory reading request",
             ErrorReply::BadCommandLine => "CLIENT_ERROR bad command line",
             ErrorReply::IllegalSlabId => "CLIENT_ERROR Illegal slab id",
             ErrorReply::MetaInvalidFlag => "CLIENT_ERROR invalid flag",

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use super::listener::{Endpoint, Stream};
 use crate::protocol::text::GetKind;
@@ -21,6 +21,10 @@ const READ_CHUNK: usize = 16 * 1024;
 const OUTPUT_KEEP: usize = 256 * 1024;
 /// Stop running requests while this much output waits for the client to read it.
 pub const OUTPUT_PAUSE: usize = 1024 * 1024;
+/// Stop running requests while this many bytes of requests are on their way to other
+/// workers: a pipeline of large stores for other workers' keys would otherwise copy
+/// values into forwarded batches faster than the owners store them.
+pub const FORWARD_PAUSE: usize = 2 * 1024 * 1024;
 /// Stop running requests while this many replies are owed by other workers.
 pub const PENDING_PAUSE: usize = 256;
 /// The bytes of replies that may carry a value that a connection may have on their way
@@ -95,6 +99,18 @@ impl Input {
         self.start == self.end
     }
 
+    /// The bytes the buffer now holds, used or not.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// How many bytes the next [`Input::read_from`] will add to the buffer, so that they
+    /// can be counted against `read_buf_mem_limit` first.
+    pub fn growth(&mut self) -> usize {
+        self.compact();
+        self.wanted().saturating_sub(self.buf.len())
+    }
+
     /// Reads once from `stream` into the free space, growing it when the request at the
     /// front needs more than is there.
     pub fn read_from(&mut self, stream: &mut impl Read) -> io::Result<ReadOutcome> {
@@ -127,24 +143,74 @@ impl Input {
     /// by doubling as bytes arrive, never straight to a declared value length, so a client
     /// that declares a large value but sends little costs little.
     fn make_room(&mut self) {
+        self.compact();
+        let wanted = self.wanted();
+        if wanted > self.buf.len() {
+            self.buf.resize(wanted, 0);
+        }
+    }
+
+    fn compact(&mut self) {
         if self.start > 0 && (self.start == self.end || self.end + READ_CHUNK > self.buf.len()) {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
+    }
+
+    /// The size the buffer needs before the next read (never less than it is).
+    fn wanted(&self) -> usize {
         let doubled = (2 * self.end).max(self.end + READ_CHUNK);
         let wanted = (self.end + READ_CHUNK).max(self.need.min(doubled));
         if wanted > self.buf.len() {
-            self.buf.resize(wanted.next_power_of_two(), 0);
+            wanted.next_power_of_two()
+        } else {
+            self.buf.len()
         }
     }
 
-    /// Gives back a large buffer once it is empty, so an idle connection holds little.
-    pub fn shrink_if_idle(&mut self) {
+    /// Gives back a large buffer once it is empty, so an idle connection holds little;
+    /// returns the bytes given back.
+    pub fn shrink_if_idle(&mut self) -> usize {
         if self.is_empty() && self.buf.len() > 4 * READ_CHUNK {
-            self.buf = Vec::new();
             self.start = 0;
             self.end = 0;
+            return std::mem::take(&mut self.buf).len();
+        }
+        0
+    }
+}
+
+/// The bytes all connections' read buffers hold and how many buffers there are,
+/// shared by the workers so that `read_buf_mem_limit` bounds them together.
+#[derive(Debug, Default)]
+pub struct ReadBuffers {
+    /// Bytes held.
+    pub bytes: AtomicUsize,
+    /// Connections holding a buffer.
+    pub count: AtomicUsize,
+}
+
+impl ReadBuffers {
+    /// Counts `grow` more bytes for a buffer that now holds `held`, unless that would
+    /// pass `limit` (0: no limit); answers whether it did.
+    pub fn claim(&self, held: usize, grow: usize, limit: usize) -> bool {
+        let before = self.bytes.fetch_add(grow, Ordering::Relaxed);
+        if limit > 0 && before + grow > limit {
+            self.bytes.fetch_sub(grow, Ordering::Relaxed);
+            return false;
+        }
+        if held == 0 {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Forgets a buffer of `bytes` given back whole.
+    pub fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.count.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -152,8 +218,9 @@ impl Input {
 /// A reply owed to the client, in request order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Owed {
-    /// Still being produced by worker `target`; `true` if it may carry a value.
-    Remote(usize, bool),
+    /// Still being produced by worker `target`; `true` if it may carry a value; the
+    /// bytes of the request sent there.
+    Remote(usize, bool, usize),
     /// Produced, waiting in the side buffer behind an earlier remote reply.
     Ready(Range<usize>),
 }
@@ -169,6 +236,9 @@ pub struct Output {
     owed_values: usize,
     /// How many of those may be owed at once (from `-I`, see [`REMOTE_VALUE_BUDGET`]).
     value_limit: usize,
+    /// Bytes of requests (values of stores among them) sent to other workers and not yet
+    /// answered.
+    forwarded: usize,
 }
 
 impl Output {
@@ -205,9 +275,10 @@ impl Output {
 
     /// Reserves the next place in the reply order for a reply from worker `target`;
     /// `value` says whether the reply may carry an item's value.
-    pub fn owe_remote(&mut self, target: usize, value: bool) {
+    pub fn owe_remote(&mut self, target: usize, value: bool, sent: usize) {
         self.owed_values += usize::from(value);
-        self.owed.push_back(Owed::Remote(target, value));
+        self.forwarded += sent;
+        self.owed.push_back(Owed::Remote(target, value, sent));
     }
 
     /// Whether a reply is still being produced by worker `target`: then a later read of
@@ -216,7 +287,7 @@ impl Output {
     pub fn owes_to(&self, target: usize) -> bool {
         self.owed
             .iter()
-            .any(|o| matches!(o, Owed::Remote(t, _) if *t == target))
+            .any(|o| matches!(o, Owed::Remote(t, ..) if *t == target))
     }
 
     /// Whether any reply is still being produced by another worker.
@@ -231,13 +302,14 @@ impl Output {
         let Some(at) = self
             .owed
             .iter()
-            .position(|o| matches!(o, Owed::Remote(t, _) if *t == target))
+            .position(|o| matches!(o, Owed::Remote(t, ..) if *t == target))
         else {
             debug_assert!(false, "a reply from worker {target} that nobody is owed");
             return;
         };
-        if let Owed::Remote(_, true) = self.owed[at] {
-            self.owed_values -= 1;
+        if let Owed::Remote(_, value, sent) = self.owed[at] {
+            self.owed_values -= usize::from(value);
+            self.forwarded -= sent;
         }
         if at > 0 {
             let start = self.waiting.len();
@@ -274,6 +346,7 @@ impl Output {
     /// client reads what it was sent or other workers answer.
     pub fn is_backed_up(&self) -> bool {
         self.footprint() > OUTPUT_PAUSE
+            || self.forwarded > FORWARD_PAUSE
             || self.owed.len() >= PENDING_PAUSE
             || self.owed_values >= self.value_limit.max(2)
     }
@@ -477,10 +550,10 @@ mod tests {
     fn replies_leave_in_request_order() {
         let mut out = Output::default();
         out.local(|b| b.extend_from_slice(b"1"));
-        out.owe_remote(2, false);
+        out.owe_remote(2, false, 0);
         out.local(|b| b.extend_from_slice(b"3"));
-        out.owe_remote(1, false);
-        out.owe_remote(2, false);
+        out.owe_remote(1, false, 0);
+        out.owe_remote(2, false, 0);
         out.local(|b| b.extend_from_slice(b"6"));
         out.fill_remote(1, b"4");
         assert_eq!(out.buf, b"1");
@@ -494,7 +567,7 @@ mod tests {
     #[test]
     fn empty_remote_replies_release_what_follows() {
         let mut out = Output::default();
-        out.owe_remote(1, false);
+        out.owe_remote(1, false, 0);
         out.local(|b| b.extend_from_slice(b"END\r\n"));
         out.fill_remote(1, b"");
         assert_eq!(out.buf, b"END\r\n");

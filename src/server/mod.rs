@@ -31,7 +31,7 @@ use crate::storage::{
 
 pub use listener::Endpoint;
 
-use connection::ConnInfo;
+use connection::{ConnInfo, ReadBuffers};
 use listener::Listener;
 use router::Mailbox;
 
@@ -77,6 +77,10 @@ pub struct Shared {
     pub verbosity: AtomicU32,
     /// Whether the server is stopping.
     stopping: AtomicBool,
+    /// Workers that, while stopping, still owe replies to their connections.
+    pub unsettled: AtomicUsize,
+    /// The connections' read buffers, counted against `read_buf_mem_limit`.
+    pub read_buffers: ReadBuffers,
     /// Called when `verbosity` changes the log level.
     on_verbosity: Option<Box<dyn Fn(u32) + Send + Sync>>,
 }
@@ -210,6 +214,8 @@ fn build(
         memory_limit: AtomicUsize::new(config.memory_limit),
         verbosity: AtomicU32::new(u32::from(config.verbosity)),
         stopping: AtomicBool::new(false),
+        unsettled: AtomicUsize::new(workers),
+        read_buffers: ReadBuffers::default(),
         on_verbosity: options.on_verbosity,
         config,
     };
@@ -223,7 +229,7 @@ fn log_start(shared: &Shared) {
             listen = %endpoint,
             threads = config.threads,
             memory_mb = config.memory_limit >> 20,
-            "serving"
+            "listening"
         );
     }
 }

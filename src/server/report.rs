@@ -106,7 +106,7 @@ fn general(shared: &Shared, out: &mut impl Sink) {
     let counters = shared.counters.total();
     let store = shards(shared);
     process(shared, out);
-    connections(shared, out);
+    connections(shared, &counters, out);
     commands(&counters, shared, out);
     memory(shared, &counters, &store, out);
     items_summary(&store, out);
@@ -126,7 +126,7 @@ fn process(shared: &Shared, out: &mut impl Sink) {
     stat(out, "rusage_system", system);
 }
 
-fn connections(shared: &Shared, out: &mut impl Sink) {
+fn connections(shared: &Shared, counters: &Snapshot, out: &mut impl Sink) {
     let curr = shared.curr_connections.load(Ordering::Relaxed);
     stat(out, "max_connections", shared.config.max_connections);
     stat(out, "curr_connections", curr);
@@ -145,13 +145,14 @@ fn connections(shared: &Shared, out: &mut impl Sink) {
         "response_obj_oom",
         "response_obj_count",
         "response_obj_bytes",
-        "read_buf_count",
-        "read_buf_bytes",
-        "read_buf_bytes_free",
-        "read_buf_oom",
     ] {
         stat(out, name, 0);
     }
+    let buffers = &shared.read_buffers;
+    stat(out, "read_buf_count", buffers.count.load(Ordering::Relaxed));
+    stat(out, "read_buf_bytes", buffers.bytes.load(Ordering::Relaxed));
+    stat(out, "read_buf_bytes_free", 0);
+    stat(out, "read_buf_oom", counters.get(Stat::read_buf_oom));
     stat(
         out,
         "reserved_fds",
@@ -258,7 +259,11 @@ fn items_summary(store: &ShardSnapshot, out: &mut impl Sink) {
 
 /// corecache's own counters, after memcached's.
 fn forwarding(counters: &Snapshot, out: &mut impl Sink) {
-    for s in [Stat::forwarded_requests, Stat::forwarded_batches] {
+    for s in [
+        Stat::forwarded_requests,
+        Stat::forwarded_batches,
+        Stat::output_kicks,
+    ] {
         stat(out, s.name(), counters.get(s));
     }
 }
@@ -334,7 +339,7 @@ fn settings(shared: &Shared, out: &mut impl Sink) {
     stat(out, "idle_timeout", config.idle_timeout);
     stat(out, "watcher_logbuf_size", 0);
     stat(out, "worker_logbuf_size", 0);
-    stat(out, "read_buf_mem_limit", 0);
+    stat(out, "read_buf_mem_limit", config.read_buf_mem_limit >> 20);
     stat(out, "track_sizes", "no");
     stat(out, "inline_ascii_response", "no");
     stat(out, "slab_automove_freeratio", "0.010");

@@ -167,6 +167,11 @@ impl Mailbox {
     }
 }
 
+/// Empty batches a worker keeps for reuse.
+const SPARE_BATCHES: usize = 16;
+/// A batch whose buffers grew past this is dropped rather than kept for reuse.
+const SPARE_BYTES: usize = 256 * 1024;
+
 /// The batches a worker is filling during one turn, one per other worker, and the empty
 /// batches that came back, kept for reuse.
 #[derive(Debug)]
@@ -215,8 +220,13 @@ impl Forwarder {
         sent
     }
 
-    /// Keeps an answered batch's buffers for the next one.
+    /// Keeps an answered batch's buffers for the next one, unless enough are kept or
+    /// they grew large (a batch of large values): idle workers should hold little.
     pub fn recycle(&mut self, mut batch: Batch) {
+        let large = batch.data.capacity().max(batch.replies.capacity()) > SPARE_BYTES;
+        if large || self.spare.len() >= SPARE_BATCHES {
+            return;
+        }
         batch.clear();
         self.spare.push(batch);
     }

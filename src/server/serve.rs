@@ -16,7 +16,7 @@ use super::worker::CloseReason;
 use super::Shared;
 use crate::config::Protocols;
 use crate::protocol::binary::{self, Header, Opcode, Packet, Status};
-use crate::protocol::meta::KeyRoom;
+use crate::protocol::meta::{KeyRoom, MetaRequest};
 use crate::protocol::reply::Status as TextStatus;
 use crate::protocol::text::{self, Command, GetKind, Keys, Limits, Parse, Request, StatsGroup};
 use crate::protocol::ErrorReply;
@@ -304,7 +304,7 @@ fn route_get(
                 .local(|out| logged(out, |out| execute::text::get_one(&mut exec, key, kind, out)));
         } else if !read_remote(&exec, output, target, key, kind) {
             forwarder.push(target, id, RecordKind::TextGet(kind), key);
-            output.owe_remote(target, true);
+            output.owe_remote(target, true, key.len());
         }
         let rest = iter.as_bytes();
         if output.is_backed_up() && rest.iter().any(|&b| b != b' ') {
@@ -331,6 +331,26 @@ fn read_remote(
     let reader = &exec.shared.readers[target];
     let read = output
         .local(|out| execute::text::get_remote(exec.counters, exec.shared, reader, key, kind, out));
+    read != Read::Unsure
+}
+
+/// As [`read_remote`], for an `mg` that only reads.
+fn read_meta_remote(
+    exec: &Exec<'_>,
+    output: &mut Output,
+    target: usize,
+    command: &Command<'_>,
+) -> bool {
+    let Command::Meta(request @ MetaRequest::Get(args)) = command else {
+        return false;
+    };
+    if !execute::meta::reads_only(args) || output.owes_to(target) {
+        return false;
+    }
+    let reader = &exec.shared.readers[target];
+    let read = output.local(|out| {
+        execute::meta::get_remote(exec.counters, exec.shared, reader, request, args, out)
+    });
     read != Read::Unsure
 }
 
@@ -362,7 +382,7 @@ fn route_text(
                     output.local(|out| execute::text::cachedump(&mut exec, class, limit, out));
                 } else {
                     forwarder.push(target, id, RecordKind::CacheDump { class, limit }, &[]);
-                    output.owe_remote(target, true);
+                    output.owe_remote(target, true, 0);
                 }
             }
             output.local(|out| TextStatus::End.write(out));
@@ -375,9 +395,9 @@ fn route_text(
                     output.local(|out| {
                         logged(out, |out| execute::text::keyed(&mut exec, command, out))
                     });
-                } else {
+                } else if !read_meta_remote(&exec, output, target, command) {
                     forwarder.push(target, id, RecordKind::Text, raw);
-                    output.owe_remote(target, carries_value(command));
+                    output.owe_remote(target, carries_value(command), raw.len());
                 }
                 Flow::Continue
             }
@@ -537,7 +557,7 @@ fn route_binary(
     };
     if read == Read::Unsure {
         forwarder.push(target, id, RecordKind::Binary, raw);
-        output.owe_remote(target, execute::binary::returns_value(opcode));
+        output.owe_remote(target, execute::binary::returns_value(opcode), raw.len());
     }
     Flow::Continue
 }
@@ -553,7 +573,7 @@ fn route_too_large(core: &mut Core, output: &mut Output, id: ConnId, prefix: &[u
         output.local(|out| too_large_prefix(&mut exec, prefix, out));
     } else {
         forwarder.push(target, id, RecordKind::BinaryTooLarge, prefix);
-        output.owe_remote(target, false);
+        output.owe_remote(target, false, prefix.len());
     }
     Flow::Continue
 }

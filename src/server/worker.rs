@@ -13,12 +13,12 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::event::Event;
 use mio::{Events, Poll, Token};
 
-use super::connection::{Closing, Conn, ConnInfo, Ending, ReadOutcome};
+use super::connection::{Closing, Conn, ConnInfo, Ending, ReadOutcome, Wire};
 use super::listener::{Endpoint, Listener, Stream};
 use super::router::{Batch, Forwarder, Message};
 use super::serve::{self, Core, Served};
@@ -41,6 +41,11 @@ const CRAWL_BUDGET: usize = 2000;
 const OUTPUT_LIMIT: usize = 64 * 1024 * 1024;
 /// How long a worker sleeps when idle, so it can crawl and check idle connections.
 const TICK: Duration = Duration::from_millis(1000);
+/// How long a stopping server goes on writing the replies to requests it has read; a
+/// client that does not read them within this time loses them.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// How often a stopping worker looks whether every worker has finished.
+const DRAIN_POLL: Duration = Duration::from_millis(5);
 
 /// Registers worker 0's listeners with its poll.
 pub fn register_listeners(listeners: &mut [Listener], poll: &Poll) -> io::Result<()> {
@@ -117,6 +122,8 @@ struct Worker {
     last_tick: u32,
     /// A connection whose pending replies exceed this is closed: it does not read them.
     output_limit: usize,
+    /// Whether it reads from its connections: false once the server is stopping.
+    reading: bool,
 }
 
 impl Worker {
@@ -138,6 +145,7 @@ impl Worker {
             dirty: Vec::new(),
             last_tick: 0,
             output_limit: OUTPUT_LIMIT.max(4 * shared.config.slab.item_size_max),
+            reading: true,
         }
     }
 
@@ -146,26 +154,76 @@ impl Worker {
     }
 
     fn run(mut self) {
+        let _stop_on_panic = StopOnPanic(self.core.shared.clone(), self.core.id);
         let mut events = Events::with_capacity(1024);
         while !self.shared().is_stopping() {
-            let timeout = self.timeout();
-            if let Err(err) = self.poll.poll(&mut events, timeout) {
-                if err.kind() != io::ErrorKind::Interrupted {
-                    tracing::error!(worker = self.core.id, cause = %err, "poll failed");
-                    self.shared().request_shutdown();
-                }
-            }
-            self.shared().mailboxes[self.core.id].unpark();
+            self.poll_once(&mut events, TICK);
             self.turn(&events);
         }
+        self.drain(&mut events);
         self.finish();
     }
 
-    fn timeout(&self) -> Option<Duration> {
+    fn poll_once(&mut self, events: &mut Events, idle: Duration) {
+        let timeout = self.timeout(idle);
+        if let Err(err) = self.poll.poll(events, timeout) {
+            if err.kind() != io::ErrorKind::Interrupted {
+                tracing::error!(worker = self.core.id, cause = %err, "poll failed");
+                self.shared().request_shutdown();
+            }
+        }
+        self.shared().mailboxes[self.core.id].unpark();
+    }
+
+    fn timeout(&self, idle: Duration) -> Option<Duration> {
         if !self.ready.is_empty() || !self.shared().mailboxes[self.core.id].park() {
             return Some(Duration::ZERO);
         }
-        Some(TICK)
+        Some(idle)
+    }
+
+    /// Once stopping: accepts and reads nothing more, but runs on until the requests
+    /// already read are answered and their replies written, for every worker (a worker
+    /// that is done still answers the others' forwarded requests), or [`DRAIN_GRACE`]
+    /// has passed.
+    fn drain(&mut self, events: &mut Events) {
+        self.stop_reading();
+        let deadline = Instant::now() + DRAIN_GRACE;
+        let mut settled = false;
+        while Instant::now() < deadline {
+            if !settled && self.is_settled() {
+                settled = true;
+                self.shared().unsettled.fetch_sub(1, Ordering::SeqCst);
+            }
+            if self.shared().unsettled.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            self.poll_once(events, DRAIN_POLL);
+            self.turn(events);
+        }
+        tracing::warn!(
+            worker = self.core.id,
+            "stopping with replies still unwritten"
+        );
+    }
+
+    fn stop_reading(&mut self) {
+        self.reading = false;
+        self.listeners.clear();
+        for conn in self.slots.conns.iter_mut().flatten() {
+            conn.readable = false;
+        }
+    }
+
+    /// Whether every request read has its reply written.
+    fn is_settled(&self) -> bool {
+        self.ready.is_empty()
+            && self
+                .slots
+                .conns
+                .iter()
+                .flatten()
+                .all(|c| c.output.is_drained())
     }
 
     fn turn(&mut self, events: &Events) {
@@ -189,7 +247,8 @@ impl Worker {
                 let Some(conn) = self.slots.get_mut(slot) else {
                     return;
                 };
-                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                if readable && self.reading {
                     conn.readable = true;
                     conn.hung_up |= event.is_read_closed() || event.is_error();
                     queue(&mut self.ready, slot, &mut conn.queued);
@@ -258,6 +317,7 @@ impl Worker {
             return;
         };
         conn.output.limit_values(item_size_max);
+        conn.readable = self.reading;
         if let Err(err) = conn.stream.register(self.poll.registry(), Token(slot)) {
             tracing::warn!(cause = %err, "cannot register a connection");
             self.slots.remove(slot);
@@ -319,8 +379,10 @@ impl Worker {
         let Some(conn) = self.slots.get_mut(slot) else {
             return;
         };
-        if let Err(reason) = fill(conn, self.core.counters()) {
-            return self.close(slot, reason);
+        if self.reading {
+            if let Err(reason) = fill(conn, self.core.counters(), &self.core.shared) {
+                return self.close(slot, reason);
+            }
         }
         let served = serve::run_requests(&mut self.core, conn, slot);
         match served {
@@ -372,7 +434,8 @@ impl Worker {
             queue(&mut self.ready, slot, &mut conn.queued);
         }
         if conn.output.is_drained() {
-            conn.input.shrink_if_idle();
+            let freed = conn.input.shrink_if_idle();
+            self.core.shared.read_buffers.release(freed);
         }
     }
 
@@ -381,10 +444,15 @@ impl Worker {
             return;
         };
         reason.log(&conn.info.addr);
+        if let CloseReason::ReadBufferLimit = reason {
+            self.core.counters().incr(Stat::read_buf_oom);
+            say_out_of_memory(&mut conn);
+        }
+        let shared = &self.core.shared;
+        shared.read_buffers.release(conn.input.capacity());
         if let Err(err) = conn.stream.deregister(self.poll.registry()) {
             tracing::debug!(cause = %err, "deregister failed");
         }
-        let shared = &self.core.shared;
         shared.conns[self.core.id]
             .lock()
             .retain(|info| !Arc::ptr_eq(info, &conn.info));
@@ -432,6 +500,19 @@ impl Worker {
     }
 }
 
+/// Stops the server when its worker panics, so that it exits non-zero rather than go on
+/// serving with a shard nobody owns.
+struct StopOnPanic(Arc<Shared>, usize);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(worker = self.1, "worker panicked: stopping the server");
+            self.0.request_shutdown();
+        }
+    }
+}
+
 /// Adds `slot` to a to-do list once.
 fn queue(list: &mut Vec<usize>, slot: usize, queued: &mut bool) {
     if !*queued {
@@ -455,6 +536,8 @@ pub(super) enum CloseReason {
     Idle,
     /// `shutdown` or a signal.
     Shutdown,
+    /// Its read buffer would have passed `read_buf_mem_limit`.
+    ReadBufferLimit,
 }
 
 impl CloseReason {
@@ -472,6 +555,9 @@ impl CloseReason {
             CloseReason::OutputLimit => {
                 tracing::warn!(peer = %peer, "closing connection: it does not read its replies");
             }
+            CloseReason::ReadBufferLimit => {
+                tracing::warn!(peer = %peer, "closing connection: read buffers are at their limit");
+            }
             other => tracing::info!(peer = %peer, cause = ?other, "connection closed"),
         }
     }
@@ -488,9 +574,32 @@ fn reject(stream: &mut Stream, peer: &Endpoint) {
     tracing::warn!(peer = %peer, "connection refused: too many open connections");
 }
 
-/// Reads from the socket until it has nothing more or enough is buffered.
-fn fill(conn: &mut Conn, counters: &Counters) -> Result<(), CloseReason> {
+/// Sends memcached's reply to a connection closed for `read_buf_mem_limit`, after the
+/// replies it can still take without waiting. A binary client gets no text line: it
+/// sees the close alone.
+fn say_out_of_memory(conn: &mut Conn) {
+    use std::io::Write;
+    let unsent = conn.output.write_to(&mut conn.stream).is_err() || !conn.output.is_drained();
+    if unsent || conn.wire == Some(Wire::Binary) {
+        return;
+    }
+    let mut line = Vec::new();
+    ErrorReply::ReadOutOfMemory.write(&mut line);
+    if let Err(err) = conn.stream.write(&line) {
+        tracing::debug!(cause = %err, "cannot send the refusal");
+    }
+}
+
+/// Reads from the socket until it has nothing more or enough is buffered; growing the
+/// buffer is counted against `read_buf_mem_limit` first.
+fn fill(conn: &mut Conn, counters: &Counters, shared: &Shared) -> Result<(), CloseReason> {
     while conn.readable && conn.input.pending().len() < READ_AHEAD.max(conn.input.need()) {
+        let grow = conn.input.growth();
+        let held = conn.input.capacity();
+        let limit = shared.config.read_buf_mem_limit;
+        if grow > 0 && !shared.read_buffers.claim(held, grow, limit) {
+            return Err(CloseReason::ReadBufferLimit);
+        }
         match conn.input.read_from(&mut conn.stream) {
             Ok(ReadOutcome::Full(n)) => counters.add(Stat::bytes_read, n as u64),
             Ok(ReadOutcome::Data(n)) => {

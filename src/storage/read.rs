@@ -25,7 +25,8 @@ use super::arena::{Arena, NIL};
 use super::clock::RelTime;
 use super::index::{Key, Published};
 use super::item::{
-    ACCESSED, CHAINED, CHAIN_HEADER, FETCHED, HEADER_SIZE, KEY_MAX, KIND, KIND_ITEM,
+    ACCESSED, BINARY_KEY, CHAINED, CHAIN_HEADER, FETCHED, HEADER_SIZE, KEY_MAX, KIND, KIND_ITEM,
+    STALE, TOKEN_SENT,
 };
 use super::shard::FlushState;
 use super::Miss;
@@ -55,6 +56,11 @@ pub struct Found {
     pub len: usize,
     /// The CAS clients see (0 with `-C`).
     pub cas: u64,
+    /// When it expires (0: never).
+    pub exptime: RelTime,
+    /// Whether the meta commands have marked it (stale, a recache token sent, or a key
+    /// stored in base64): an `mg` of it changes it or needs the owner's view.
+    pub meta_marked: bool,
 }
 
 /// The flush state a shard has applied, published for its readers.
@@ -240,6 +246,8 @@ impl Reader {
                 flags,
                 len: vlen,
                 cas,
+                exptime: h.exptime(),
+                meta_marked: h.bits() & (STALE | TOKEN_SENT | BINARY_KEY) != 0,
             },
         );
         let copied = self.copy_value(r, klen, vlen, h.bits() & CHAINED != 0, out);

@@ -13,14 +13,16 @@
 
 use crate::protocol::meta::{
     write_debug, write_reply, write_value, ArithMode, Code, DebugInfo, ItemInfo, KeyRoom, Markers,
-    MetaArgs, MetaKey, MetaRequest, Options, SetMode, Step, Steps,
+    MetaArgs, MetaKey, MetaRequest, Options, ReturnFlag, SetMode, Step, Steps,
 };
 use crate::protocol::ErrorReply;
+use crate::server::Shared;
+use crate::stats::Counters;
 use crate::stats::Stat;
 use crate::storage::{
-    Arith, ArithOutcome, DeleteMode, Emptied, Initial, MetaCounted, MetaDelete, MetaDeleteOutcome,
-    MetaGet, MetaItem, MetaLookup, OlderCas, ReadKind, RelTime, Store, StoreMode, StoreOptions,
-    StoreOutcome, Vivify,
+    Arith, ArithOutcome, DeleteMode, Emptied, Found, Initial, MetaCounted, MetaDelete,
+    MetaDeleteOutcome, MetaGet, MetaItem, MetaLookup, OlderCas, Read, ReadKind, Reader, RelTime,
+    Store, StoreMode, StoreOptions, StoreOutcome, Vivify,
 };
 
 use super::{count_arith, count_get, count_store, Exec};
@@ -441,4 +443,97 @@ fn debug(ex: &mut Exec<'_>, key: MetaKey<'_>, out: &mut Vec<u8>) {
         size: view.total_size(),
     };
     write_debug(out, &key, Some(&info));
+}
+
+/// Whether an `mg` only reads: no `T`, `N`, `R` or `E` to change the item, no `h` or
+/// `l` (which need the owner's record of earlier reads), and no base64 key. Such an `mg`
+/// of another worker's key can be read without that worker ([`get_remote`]).
+pub fn reads_only(args: &MetaArgs<'_>) -> bool {
+    let options = &args.options;
+    let changes = options.ttl.is_some()
+        || options.vivify.is_some()
+        || options.recache.is_some()
+        || options.new_cas.is_some();
+    let returns = args.returns;
+    !changes
+        && !args.key.is_binary()
+        && !returns.contains(ReturnFlag::HitBefore)
+        && !returns.contains(ReturnFlag::LastAccess)
+}
+
+/// An `mg` that [`reads_only`], read from another worker's shard without that worker
+/// (see [`crate::storage::Reader`]). Answers [`Read::Unsure`], with nothing written and
+/// nothing counted, when the owner must answer: the item was changing, or the meta
+/// commands have marked it.
+pub fn get_remote(
+    counters: &Counters,
+    shared: &Shared,
+    reader: &Reader,
+    request: &MetaRequest<'_>,
+    args: &MetaArgs<'_>,
+    out: &mut Vec<u8>,
+) -> Read {
+    let now = shared.clock.now();
+    let start = out.len();
+    let mut head: Option<(usize, bool)> = None;
+    let mut room = KeyRoom::new();
+    let key = args.key.bytes(&mut room);
+    let read = reader.get(shared.hasher.key(key), now, out, |out, found| {
+        if !found.meta_marked {
+            head = Some(remote_head(out, args, found, now));
+        }
+    });
+    match (read, head) {
+        (Read::Hit, Some((end, with_value))) => {
+            if with_value {
+                out.extend_from_slice(b"\r\n");
+            } else {
+                out.truncate(end);
+            }
+            count_get(counters, false, None);
+            Read::Hit
+        }
+        (Read::Hit, None) => {
+            out.truncate(start);
+            Read::Unsure
+        }
+        (Read::Miss(miss), _) => {
+            count_get(counters, false, Some(miss));
+            answer(out, request, Code::En, args, None);
+            read
+        }
+        (Read::Unsure, _) => Read::Unsure,
+    }
+}
+
+/// The reply line of a remote `mg` hit; answers where it ends and whether the value
+/// (which the reader appends next) is wanted.
+fn remote_head(
+    out: &mut Vec<u8>,
+    args: &MetaArgs<'_>,
+    found: Found,
+    now: RelTime,
+) -> (usize, bool) {
+    let info = ItemInfo {
+        binary_key: false,
+        client_flags: found.flags,
+        ttl: match found.exptime {
+            0 => -1,
+            exptime => i64::from(exptime.saturating_sub(now)),
+        },
+        cas: found.cas,
+        size: found.len,
+        hit_before: false,
+        last_access: 0,
+        markers: Markers::default(),
+    };
+    let options = &args.options;
+    let with_value = options.value && options.compare_cas != Some(found.cas);
+    let code = if with_value {
+        Code::Va(found.len)
+    } else {
+        Code::Hd
+    };
+    write_reply(out, code, args, Some(&info));
+    (out.len(), with_value)
 }

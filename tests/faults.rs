@@ -1,0 +1,130 @@
+//! Faults and limits seen from outside: a stop on SIGTERM that still writes the replies
+//! to requests already read, `read_buf_mem_limit` closing the connection that would pass
+//! it and no other, and the default listening address announced at `-v`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Conn, Server};
+
+const BIN: &str = env!("CARGO_BIN_EXE_corecache");
+
+/// One field of `stats` as a number.
+fn stat(conn: &mut Conn, name: &str) -> u64 {
+    let reply = conn.request(b"stats\r\n");
+    let text = String::from_utf8_lossy(&reply);
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("STAT {name} ")))
+        .unwrap_or_else(|| panic!("no {name} in stats"))
+        .parse()
+        .expect("a number")
+}
+
+/// Polls `stats` until `done` holds for field `name`, up to 10 s.
+fn wait_for_stat(conn: &mut Conn, name: &str, done: impl Fn(u64) -> bool) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = stat(conn, name);
+        if done(value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "stats {name} stayed at {value}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn sigterm(server: &Server) {
+    // SAFETY: kill with a valid signal number on our own child's pid.
+    assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) }, 0);
+}
+
+#[test]
+fn sigterm_still_writes_the_replies_to_requests_already_read() {
+    let mut server = Server::start(&["-t", "2", "-m", "64"]);
+    let mut client = Conn::connect(server.addr());
+    let value = vec![b'v'; 400 * 1024];
+    for i in 0..4 {
+        let mut set = format!("set key{i} 0 0 {}\r\n", value.len()).into_bytes();
+        set.extend_from_slice(&value);
+        set.extend_from_slice(b"\r\n");
+        assert_eq!(client.request(&set), b"STORED\r\n");
+    }
+    // 100 gets of 400 KiB: 40 MB of replies, far past the 1 MiB at which the server
+    // stops running requests until the client reads. Keys of both workers.
+    let gets: String = (0..100).map(|i| format!("get key{}\r\n", i % 4)).collect();
+    let mut watcher = Conn::connect(server.addr());
+    let before = stat(&mut watcher, "bytes_read");
+    client.send(gets.as_bytes());
+    // Every `stats` the watcher sends is 7 bytes read too.
+    let polls = std::cell::Cell::new(0u64);
+    wait_for_stat(&mut watcher, "bytes_read", |read| {
+        polls.set(polls.get() + 1);
+        read >= before + gets.len() as u64 + 7 * polls.get()
+    });
+    sigterm(&server);
+    for i in 0..100 {
+        let reply = client.read_reply();
+        let head = format!("VALUE key{} 0 {}\r\n", i % 4, value.len());
+        assert!(reply.starts_with(head.as_bytes()), "reply {i}");
+        assert_eq!(reply.len(), head.len() + value.len() + 7, "reply {i}");
+    }
+    client.expect_closed();
+    let status = server.wait_for_exit().expect("the server should stop");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn read_buf_mem_limit_closes_the_connection_that_would_pass_it() {
+    let server = Server::start(&["-t", "2", "-o", "read_buf_mem_limit=2"]);
+    let mut keeper = Conn::connect(server.addr());
+    assert_eq!(keeper.request(b"set kept 0 0 4\r\nsafe\r\n"), b"STORED\r\n");
+    // 700 KB of a 900 KB value grows a read buffer to 1 MiB; two such buffers and the
+    // keeper's 16 KiB do not fit in 2 MiB.
+    let head = b"set big 0 0 900000\r\n";
+    let (part, rest) = (vec![b'x'; 700_000], vec![b'x'; 200_000]);
+    let mut first = Conn::connect(server.addr());
+    first.send(head);
+    first.send(&part);
+    wait_for_stat(&mut keeper, "read_buf_bytes", |bytes| bytes >= 1 << 20);
+    let mut second = Conn::connect(server.addr());
+    second.send(head);
+    let _ = second.try_send(&part);
+    assert_eq!(
+        second.read_reply(),
+        b"SERVER_ERROR out of memory reading request\r\n"
+    );
+    second.expect_closed();
+    assert_eq!(stat(&mut keeper, "read_buf_oom"), 1);
+    first.send(&rest);
+    assert_eq!(first.request(b"\r\n"), b"STORED\r\n");
+    assert_eq!(
+        keeper.request(b"get kept\r\n"),
+        b"VALUE kept 0 4\r\nsafe\r\nEND\r\n"
+    );
+    assert!(stat(&mut keeper, "read_buf_bytes") <= 2 << 20);
+}
+
+#[test]
+fn listens_on_localhost_by_default_and_says_so_at_v() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(BIN)
+        .args(["-p", &port.to_string(), "-v"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start corecache");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines
+        .find_map(|line| line.ok().filter(|l| l.contains("listening")))
+        .expect("a listening line");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+}
