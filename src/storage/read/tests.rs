@@ -246,3 +246,30 @@ fn a_present_key_never_misses_while_the_index_grows() {
     assert!(watcher.join().unwrap() > 0);
     assert!(s.shard.stats().snapshot().hash_power_level >= 17);
 }
+
+/// Every item read by other workers (each holding a second chance) must not stop a
+/// full shard from making room for new ones.
+#[test]
+fn a_full_shard_whose_items_were_all_read_still_stores() {
+    let config = SlabConfig {
+        page_size: 64 << 10,
+        chunk_max: 32 << 10,
+        item_size_max: 16 << 10,
+        ..SlabConfig::default()
+    };
+    let mut s = setup(config, 8 * (64 << 10));
+    let value = [b'v'; 100];
+    for round in 0..4 {
+        for i in 0..6000u32 {
+            let key = format!("{round}:{i}");
+            let outcome = s.set(key.as_bytes(), &value, 0);
+            assert!(
+                matches!(outcome, StoreOutcome::Stored { .. }),
+                "{key}: {outcome:?}"
+            );
+            for back in 0..8 {
+                let _ = s.read(format!("{round}:{}", i.saturating_sub(back)).as_bytes());
+            }
+        }
+    }
+}

@@ -21,6 +21,10 @@ const ALLOC_TRIES: usize = 16;
 /// How far from an LRU tail to look for something dead or unpinned.
 const TAIL_SEARCH: usize = 5;
 
+/// Items one allocation may give a second chance before it evicts one that was read
+/// anyway: with every item near the tail read by other workers, it must still find room.
+const SECOND_CHANCES: usize = 64;
+
 /// Pages one allocation may inspect while looking for one to move.
 pub(super) const MOVE_TRIES: usize = 4;
 
@@ -76,23 +80,26 @@ impl Shard {
     /// as the owner would have moved it had the read been its own.
     unsafe fn free_from_tail(&mut self, class: u8) -> bool {
         let mut r = self.lru.tail(class);
-        let mut victim = NIL;
-        for _ in 0..TAIL_SEARCH {
-            if r == NIL {
-                break;
-            }
+        let (mut victim, mut looked, mut spared) = (NIL, 0, 0);
+        while r != NIL && looked < TAIL_SEARCH {
             let newer = Lrus::newer(self.mem, r);
             if r != self.pinned {
                 if self.dead(r).is_some() {
                     self.remove(r, Removal::Reclaim);
                     return true;
                 }
-                if (*self.mem.hdr(r)).bits() & ACCESSED != 0 {
+                let accessed = (*self.mem.hdr(r)).bits() & ACCESSED != 0;
+                if accessed && spared < SECOND_CHANCES {
                     self.second_chance(r);
-                } else if victim == NIL {
+                    spared += 1;
+                    r = newer;
+                    continue;
+                }
+                if victim == NIL {
                     victim = r;
                 }
             }
+            looked += 1;
             r = newer;
         }
         if victim == NIL || !self.limits.evictions {
