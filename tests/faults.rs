@@ -12,22 +12,11 @@ use common::{Conn, Server};
 
 const BIN: &str = env!("CARGO_BIN_EXE_corecache");
 
-/// One field of `stats` as a number.
-fn stat(conn: &mut Conn, name: &str) -> u64 {
-    let reply = conn.request(b"stats\r\n");
-    let text = String::from_utf8_lossy(&reply);
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("STAT {name} ")))
-        .unwrap_or_else(|| panic!("no {name} in stats"))
-        .parse()
-        .expect("a number")
-}
-
 /// Polls `stats` until `done` holds for field `name`, up to 10 s.
 fn wait_for_stat(conn: &mut Conn, name: &str, done: impl Fn(u64) -> bool) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let value = stat(conn, name);
+        let value = conn.stat(name);
         if done(value) {
             return value;
         }
@@ -56,7 +45,7 @@ fn sigterm_still_writes_the_replies_to_requests_already_read() {
     // stops running requests until the client reads. Keys of both workers.
     let gets: String = (0..100).map(|i| format!("get key{}\r\n", i % 4)).collect();
     let mut watcher = Conn::connect(server.addr());
-    let before = stat(&mut watcher, "bytes_read");
+    let before = watcher.stat("bytes_read");
     client.send(gets.as_bytes());
     // Every `stats` the watcher sends is 7 bytes read too.
     let polls = std::cell::Cell::new(0u64);
@@ -97,14 +86,14 @@ fn read_buf_mem_limit_closes_the_connection_that_would_pass_it() {
         b"SERVER_ERROR out of memory reading request\r\n"
     );
     second.expect_closed();
-    assert_eq!(stat(&mut keeper, "read_buf_oom"), 1);
+    assert_eq!(keeper.stat("read_buf_oom"), 1);
     first.send(&rest);
     assert_eq!(first.request(b"\r\n"), b"STORED\r\n");
     assert_eq!(
         keeper.request(b"get kept\r\n"),
         b"VALUE kept 0 4\r\nsafe\r\nEND\r\n"
     );
-    assert!(stat(&mut keeper, "read_buf_bytes") <= 2 << 20);
+    assert!(keeper.stat("read_buf_bytes") <= 2 << 20);
 }
 
 #[test]

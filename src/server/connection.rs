@@ -17,10 +17,13 @@ use crate::protocol::text::GetKind;
 
 /// The smallest read: enough for a pipeline of small requests in one system call.
 const READ_CHUNK: usize = 16 * 1024;
-/// An output buffer larger than this is shrunk once it has been written out.
-const OUTPUT_KEEP: usize = 256 * 1024;
-/// Stop running requests while this much output waits for the client to read it.
-pub const OUTPUT_PAUSE: usize = 1024 * 1024;
+/// An output buffer larger than this is shrunk to this once it has been written out, so
+/// an idle connection holds little.
+const OUTPUT_KEEP: usize = 16 * 1024;
+/// Stop running requests while this much output waits for the client to read it. The
+/// buffer then holds at most this plus one reply, in a capacity of at most twice this
+/// (or one reply more).
+pub const OUTPUT_PAUSE: usize = 512 * 1024;
 /// Stop running requests while this many bytes of requests are on their way to other
 /// workers: a pipeline of large stores for other workers' keys would otherwise copy
 /// values into forwarded batches faster than the owners store them.
@@ -172,7 +175,7 @@ impl Input {
     /// Gives back a large buffer once it is empty, so an idle connection holds little;
     /// returns the bytes given back.
     pub fn shrink_if_idle(&mut self) -> usize {
-        if self.is_empty() && self.buf.len() > 4 * READ_CHUNK {
+        if self.is_empty() && self.buf.len() > READ_CHUNK {
             self.start = 0;
             self.end = 0;
             return std::mem::take(&mut self.buf).len();
@@ -329,6 +332,7 @@ impl Output {
         }
         if self.owed.is_empty() {
             self.waiting.clear();
+            self.waiting.shrink_to(OUTPUT_KEEP);
         }
     }
 
@@ -370,15 +374,19 @@ impl Output {
         Ok(written)
     }
 
+    /// Empties a buffer written out (and shrinks it), or drops the written front of one
+    /// half written out, so that a slow reader's buffer holds only what is unsent.
     fn reset_if_sent(&mut self) {
         if self.sent < self.buf.len() {
+            if self.sent >= self.buf.len() / 2 {
+                self.buf.drain(..self.sent);
+                self.sent = 0;
+            }
             return;
         }
         self.buf.clear();
         self.sent = 0;
-        if self.buf.capacity() > OUTPUT_KEEP {
-            self.buf.shrink_to(OUTPUT_KEEP / 4);
-        }
+        self.buf.shrink_to(OUTPUT_KEEP);
     }
 
     /// Whether everything owed has been produced and written.

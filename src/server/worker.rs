@@ -31,7 +31,7 @@ use crate::storage::Shard;
 /// Tokens at and above this name listeners.
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// Stop reading a connection once this much unparsed input is buffered.
-const READ_AHEAD: usize = 256 * 1024;
+const READ_AHEAD: usize = 64 * 1024;
 /// Items the crawler looks at per shard per second.
 const CRAWL_BUDGET: usize = 2000;
 /// The most reply bytes a connection may hold before it is closed for not reading them

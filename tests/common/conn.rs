@@ -71,6 +71,21 @@ impl Conn {
         })
     }
 
+    /// One field of `stats` as a number, for tests that watch the server's counters.
+    ///
+    /// # Panics
+    ///
+    /// If the field is missing or not a number.
+    pub fn stat(&mut self, name: &str) -> u64 {
+        let reply = String::from_utf8(self.request(b"stats\r\n")).expect("stats is text");
+        let prefix = format!("STAT {name} ");
+        reply
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in stats:\n{reply}"))
+    }
+
     /// Sends `bytes` as they are, with no line ending added.
     ///
     /// # Panics

@@ -83,3 +83,8 @@ pub fn skip_without_memcached(test: &str) -> bool {
     );
     true
 }
+
+/// KiB as MiB, for reports of resident memory.
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}

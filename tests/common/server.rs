@@ -84,6 +84,22 @@ impl Server {
         self.child.id()
     }
 
+    /// The server's resident memory in KiB (`VmRSS` in `/proc/PID/status`), for
+    /// tests that bound it or watch it over time.
+    ///
+    /// # Panics
+    ///
+    /// If the process has gone or its status cannot be read.
+    pub fn rss_kib(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {path}"))
+    }
+
     /// The TCP port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
