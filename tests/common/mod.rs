@@ -73,9 +73,20 @@ pub fn memcached_available() -> bool {
 ///     return;
 /// }
 /// ```
+///
+/// # Panics
+///
+/// If memcached is missing and `CORECACHE_REQUIRE_MEMCACHED` is set, as CI sets it: there
+/// a skipped comparison would hide the very check CI exists to run.
 pub fn skip_without_memcached(test: &str) -> bool {
     if memcached_available() {
         return false;
+    }
+    if std::env::var_os("CORECACHE_REQUIRE_MEMCACHED").is_some() {
+        panic!(
+            "{test} needs memcached, {} is missing, and CORECACHE_REQUIRE_MEMCACHED is set",
+            memcached_path().display()
+        );
     }
     eprintln!(
         "SKIPPED: memcached not installed ({} not found): {test}",
