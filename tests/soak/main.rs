@@ -5,10 +5,11 @@
 //! that is torn, or belongs to another key, is caught; every client knows exactly which
 //! replies it is owed and in what order, so a reply that went to the wrong client or
 //! lost its framing is caught; keys a client alone writes are checked against what it
-//! wrote. Once the cache is full, resident memory must stay flat.
+//! wrote. Once the cache is full and the connections' buffers have grown to the sizes
+//! the load gives them, resident memory must stay flat over the second half of the run.
 //!
-//! `soak` runs for `CORECACHE_SOAK_SECS` seconds, 15 by default so that `cargo test`
-//! stays quick; a long run prints its figures:
+//! `soak` runs for `CORECACHE_SOAK_SECS` seconds after that warm-up, 15 by default so
+//! that `cargo test` stays quick; a long run prints its figures:
 //! `CORECACHE_SOAK_SECS=600 cargo test --release --test soak -- --nocapture soak`.
 //! The cache is not modelled exactly: any key may be evicted at any time, and keys
 //! that all clients write are only checked for holding well-formed values of their own.
@@ -24,7 +25,7 @@ use common::{mib, show, Conn, Server};
 use records::*;
 use replies::*;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -51,6 +52,12 @@ const PIPELINE_MAX: usize = 16;
 const APPEND_LIMIT: usize = 64 * 1024;
 /// Over `-I` (1 MiB by default): refused, and the key's old value deleted.
 const TOO_LARGE: usize = 1_100_000;
+/// How long the clients run at most before the measured run, waiting for RSS to settle.
+const WARMUP_MAX: Duration = Duration::from_secs(60);
+/// RSS has settled once this many consecutive samples, a second apart...
+const SETTLED_SAMPLES: usize = 4;
+/// ...lie within this many KiB of each other.
+const SETTLED_KIB: u64 = 1024;
 /// How far RSS may rise between the half-way sample and the end of `soak`. By then the
 /// cache has been full since before the start and every client has run thousands of
 /// pipelines, so all that may still move is the allocator's churn of connection
@@ -82,15 +89,15 @@ const DUPLICATE_FLAG: &[u8] = b"CLIENT_ERROR duplicate flag";
 const INVALID_FLAG: &[u8] = b"CLIENT_ERROR invalid flag";
 const TOO_LARGE_REPLY: &[u8] = b"SERVER_ERROR object too large for cache";
 
-/// Runs one client until `deadline`: a pipeline written whole, then its replies read
-/// and checked one by one. A framing fault ends the client: its stream is out of step.
-fn run_client(addr: SocketAddr, id: usize, deadline: Instant, tally: &Tally) {
+/// Runs one client until `stop`: a pipeline written whole, then its replies read and
+/// checked one by one. A framing fault ends the client: its stream is out of step.
+fn run_client(addr: SocketAddr, id: usize, stop: &AtomicBool, tally: &Tally) {
     let mut conn = match Conn::try_connect(addr) {
         Ok(conn) => conn,
         Err(e) => return tally.fault(id, b"", Fault::Framing(format!("connect: {e}"))),
     };
     let mut client = Client::new(id);
-    while Instant::now() < deadline {
+    while !stop.load(Ordering::Relaxed) {
         let ops = client.pipeline(tally);
         let bytes: Vec<u8> = ops.iter().flat_map(|op| op.bytes.iter().copied()).collect();
         if let Err(e) = conn.try_send(&bytes) {
@@ -155,17 +162,61 @@ fn prefill(server: &Server) -> usize {
     }
 }
 
-/// RSS in KiB once a second until `deadline`. The sleep is the sampling period; it
-/// waits for no state.
-fn sample_rss(server: &Server, deadline: Instant) -> Vec<u64> {
-    let mut samples = Vec::new();
-    let mut next = Instant::now();
-    while next < deadline {
-        next = (next + Duration::from_secs(1)).min(deadline);
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        samples.push(server.rss_kib());
+/// RSS in KiB, sampled once a second while the clients run.
+struct Sampler<'a> {
+    server: &'a Server,
+    next: Instant,
+    samples: Vec<u64>,
+}
+
+impl<'a> Sampler<'a> {
+    fn new(server: &'a Server) -> Sampler<'a> {
+        let next = Instant::now();
+        let samples = Vec::new();
+        Sampler {
+            server,
+            next,
+            samples,
+        }
     }
-    samples
+
+    /// Waits for the next second (the sleep is the sampling period; it waits for no
+    /// state) and samples.
+    fn sample(&mut self) {
+        self.next += Duration::from_secs(1);
+        std::thread::sleep(self.next.saturating_duration_since(Instant::now()));
+        self.samples.push(self.server.rss_kib());
+    }
+
+    /// Samples until RSS has settled: the connections' buffers have grown to the sizes
+    /// the load gives them, which takes a few seconds in a release build and several
+    /// times that in a debug build on a loaded machine. Settled means the last
+    /// [`SETTLED_SAMPLES`] samples lie within [`SETTLED_KIB`], or [`WARMUP_MAX`] has
+    /// passed (a leak never settles; the measured run then shows it). Answers the time
+    /// taken.
+    fn settle(&mut self) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < WARMUP_MAX && !self.settled() {
+            self.sample();
+        }
+        self.samples.clear();
+        start.elapsed()
+    }
+
+    fn settled(&self) -> bool {
+        let Some(last) = self.samples.len().checked_sub(SETTLED_SAMPLES) else {
+            return false;
+        };
+        let recent = &self.samples[last..];
+        recent.iter().max().unwrap() - recent.iter().min().unwrap() <= SETTLED_KIB
+    }
+
+    /// Samples for `secs` seconds.
+    fn run(&mut self, secs: u64) {
+        for _ in 0..secs {
+            self.sample();
+        }
+    }
 }
 
 /// The soak's length: at least 2 s, so that there is a half-way sample.
@@ -179,22 +230,26 @@ fn soak_secs() -> u64 {
     secs.max(2)
 }
 
-/// Runs the clients until `secs` have passed, sampling RSS meanwhile; answers their
-/// tally and the samples.
-fn run_clients(server: &Server, secs: u64) -> (Arc<Tally>, Vec<u64>) {
+/// Runs the clients until RSS has settled and then for `secs` seconds more, sampling
+/// RSS meanwhile; answers their tally, the warm-up's length and the samples taken after
+/// it.
+fn run_clients(server: &Server, secs: u64) -> (Arc<Tally>, Duration, Vec<u64>) {
     let tally = Arc::new(Tally::default());
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<JoinHandle<()>> = (0..CLIENTS)
         .map(|id| {
-            let (addr, tally) = (server.addr(), Arc::clone(&tally));
-            std::thread::spawn(move || run_client(addr, id, deadline, &tally))
+            let (addr, tally, stop) = (server.addr(), Arc::clone(&tally), Arc::clone(&stop));
+            std::thread::spawn(move || run_client(addr, id, &stop, &tally))
         })
         .collect();
-    let samples = sample_rss(server, deadline);
+    let mut sampler = Sampler::new(server);
+    let warmup = sampler.settle();
+    sampler.run(secs);
+    stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.join().expect("a client panicked");
     }
-    (tally, samples)
+    (tally, warmup, sampler.samples)
 }
 
 impl std::fmt::Display for Tally {
@@ -253,14 +308,15 @@ fn soak() {
     let server = Server::start(&["-t", "2", "-m", "64", "-c", "1024"]);
     let filled = prefill(&server);
     let start = server.rss_kib();
-    let (tally, samples) = run_clients(&server, secs);
+    let (tally, warmup, samples) = run_clients(&server, secs);
     let version = Conn::connect(server.addr()).request(b"version\r\n");
 
     let rss = RssCourse::new(start, &samples);
-    let rate = Tally::count(&tally.ops) / secs;
+    let rate = Tally::count(&tally.ops) / (secs + warmup.as_secs());
     eprintln!(
-        "soak: {secs} s, {CLIENTS} connections, {rate} operations/s, {filled} values \
-         prefilled; {tally}; {rss}"
+        "soak: {secs} s after {} s of warm-up, {CLIENTS} connections, {rate} operations/s, \
+         {filled} values prefilled; {tally}; {rss}",
+        warmup.as_secs()
     );
     let notes = tally.notes.lock().unwrap().join("\n");
     assert!(version.starts_with(b"VERSION "), "{}", show(&version));

@@ -369,7 +369,9 @@ fn arith_request(options: &Options, incr: bool) -> Arith {
     }
 }
 
-/// `ma`'s reply after the operation: `VA` with the number, or `HD`.
+/// `ma`'s reply after the operation: `VA` with the number, or `HD`. `q` hides it only
+/// when an existing counter was counted: memcached 1.6.18 answers for an item `N` has
+/// just created even under `q`.
 fn counted_reply(
     counted: &mut MetaCounted<'_>,
     request: &MetaRequest<'_>,
@@ -390,7 +392,7 @@ fn counted_reply(
         true => Code::Va(digits.len()),
         false => Code::Hd,
     };
-    if request.hides(code) {
+    if request.hides(code) && !counted.item.created() {
         return;
     }
     match code {
