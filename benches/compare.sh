@@ -140,6 +140,10 @@ side_by_side() {
     elif command -v memcslap >/dev/null; then
         measure_tool a-memcslap "(a) memcslap get, $CLIENT_THREADS conns" memcslap_ops
     fi
+    # The cross-check stores its own keys, some with large values, and each server
+    # evicts some of the benchmark's keys to make room for them (each its own share,
+    # by its own policy): store them again, so that (b) to (e) read a full key set.
+    fill_both
     measure b32 "(b) mg depth 32, $PIPE_CONNECTIONS conns" \
         --mode mg --depth 32 --connections "$PIPE_CONNECTIONS"
     measure b128 "(b) mg depth 128, $PIPE_CONNECTIONS conns" \

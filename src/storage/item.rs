@@ -224,8 +224,10 @@ pub(super) const LINKED: u16 = 1 << 2;
 pub(super) const CHAINED: u16 = 1 << 3;
 /// The item has been read since it was stored.
 pub(super) const FETCHED: u16 = 1 << 4;
-/// The item was read since it last moved in its LRU: eviction gives it a second chance.
-/// Readers on other workers set it instead of moving the item, which only the owner may.
+/// The item was read since it last moved in its LRU: eviction gives it a second chance,
+/// and the automover leaves its page alone. Readers on other workers set it instead of
+/// moving the item, which only the owner may; the owner sets it for a read too soon
+/// after the item last moved to move it again.
 pub(super) const ACCESSED: u16 = 1 << 8;
 /// The item was invalidated (meta `md I`, or `ms I` with an older CAS): readers are told
 /// its value is stale, and the first of them is told to recache it.

@@ -138,6 +138,15 @@ impl Server {
         Ok(server)
     }
 
+    /// Whether the server accepts a connection. The port came from the range the kernel
+    /// also picks clients' ports from, so before the server listens a connection to it
+    /// can be given that very port and connect to itself (TCP simultaneous open): that
+    /// is not the server.
+    fn accepts(&self) -> bool {
+        TcpStream::connect(self.addr())
+            .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
+    }
+
     /// Polls the port until it accepts, watching for an early exit.
     fn wait_until_accepting(&mut self) -> Result<(), StartError> {
         let deadline = Instant::now() + START_TIMEOUT;
@@ -148,7 +157,7 @@ impl Server {
                     "exited with {status}; log:\n{log}"
                 )));
             }
-            if TcpStream::connect(self.addr()).is_ok() {
+            if self.accepts() {
                 return Ok(());
             }
             if Instant::now() >= deadline {

@@ -133,7 +133,10 @@ impl Shard {
         ItemView::new(self.mem, r, shape)
     }
 
-    /// Moves item `r` to the head of its LRU if it has not been there for a while.
+    /// Moves item `r` to the head of its LRU if it has not been there for a while, and
+    /// otherwise marks it `ACCESSED`, as a reader on another worker does: eviction then
+    /// gives it a second chance, and the automover does not take its page while it is
+    /// in use, although its place in the LRU says it was last used up to a minute ago.
     ///
     /// # Safety
     ///
@@ -143,6 +146,9 @@ impl Shard {
         if self.now.saturating_sub((*h).atime()) >= BUMP_INTERVAL {
             self.lru.bump(self.mem, self.lru_class(r), r);
             (*h).set_atime(self.now);
+            (*h).clear_bits(ACCESSED);
+        } else if (*h).bits() & ACCESSED == 0 {
+            (*h).or_bits(ACCESSED);
         }
     }
 

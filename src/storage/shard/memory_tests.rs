@@ -148,6 +148,34 @@ fn crawls_move_pages_to_a_class_evicting_younger_items() {
 }
 
 #[test]
+fn crawls_leave_the_pages_of_a_class_in_use() {
+    let mut h = small(6, true);
+    let mut i = 0;
+    while h.pool.malloced() < 6 * PAGE || i < 3000 {
+        h.set(format!("small{i}").as_bytes(), b"tiny");
+        i += 1;
+    }
+    // Read too soon after they were stored to move in the LRU: the tail keeps its age.
+    h.clock.advance(30);
+    for k in 0..i {
+        assert!(h.value(format!("small{k}").as_bytes()).is_some());
+    }
+    h.clock.advance(70);
+    let small = h.shard.chunks.classes().class_for(40 + 12 + 4).unwrap();
+    for j in 0..20 {
+        h.set(format!("large{j:03}").as_bytes(), &[1; 20_000]);
+    }
+    let pages = |h: &Harness| h.stats().classes[usize::from(small)].total_pages;
+    let before = pages(&h);
+    h.shard.crawl(10);
+    assert_eq!(
+        pages(&h),
+        before,
+        "a class whose items are read keeps its pages"
+    );
+}
+
+#[test]
 fn append_never_evicts_the_item_it_reads() {
     let mut h = small(2, true);
     let mut n = 0;

@@ -8,6 +8,7 @@
 use super::reclaim::MOVE_TRIES;
 use super::Shard;
 use crate::storage::arena::NIL;
+use crate::storage::item::ACCESSED;
 use crate::storage::stats;
 
 /// A page moves only when the donor's oldest item is this many times older than the
@@ -59,9 +60,25 @@ impl Shard {
             .filter(|&class| class != starved && !self.chunks.pages(class).is_empty())
             .filter_map(|class| match self.chunks.all_free(class) {
                 true => Some((class, u32::MAX)),
-                false => Some((class, self.tail_age(class)?)),
+                false => Some((class, self.unused_age(class)?)),
             })
             .max_by_key(|&(_, age)| age)
+    }
+
+    /// [`Shard::tail_age`], except that a tail read since it last moved (`ACCESSED`)
+    /// counts as just used: items are moved in the LRU at most once a minute, and only
+    /// by their owner, so a class whose items are all being read can have an old tail.
+    fn unused_age(&self, class: u8) -> Option<u32> {
+        let tail = self.lru.tail(class);
+        if tail == NIL {
+            return None;
+        }
+        // SAFETY: an LRU tail is a linked item head of this shard (the invariant).
+        debug_assert!(self.chunks.holds(tail));
+        match unsafe { (*self.mem.hdr(tail)).bits() } & ACCESSED {
+            0 => self.tail_age(class),
+            _ => Some(0),
+        }
     }
 
     /// Seconds since `class`'s LRU tail was accessed, or `None` when the list is empty.

@@ -4,10 +4,10 @@
 //! With evictions off (`-M`) only dead items (expired or flushed) are ever removed here,
 //! and only pages holding nothing live change class.
 //!
-//! Known limit: there is no background automover. A class takes a page from another
-//! class only when it has nothing of its own to evict (its LRU is empty); once it has
-//! items it evicts its own tail, so the split of pages between classes follows the
-//! first demand for each size rather than later shifts in the size mix.
+//! An allocation takes a page from another class only when its own class has nothing
+//! to evict (its LRU is empty); once it has items it evicts its own tail. Later shifts
+//! in the size mix are followed by the crawl, which moves a page at a time (see
+//! `rebalance`).
 
 use super::{Miss, Shard};
 use crate::storage::arena::NIL;
