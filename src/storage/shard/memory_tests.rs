@@ -18,6 +18,17 @@ fn small(pages: usize, evictions: bool) -> Harness {
     Harness::new(config, pages * PAGE)
 }
 
+/// Stores tiny values under `small0`, `small1`, ... until `pages` pages are in use and
+/// at least 3000 are stored; answers how many.
+fn fill_small(h: &mut Harness, pages: usize) -> usize {
+    let mut i = 0;
+    while h.pool.malloced() < pages * PAGE || i < 3000 {
+        h.set(format!("small{i}").as_bytes(), b"tiny");
+        i += 1;
+    }
+    i
+}
+
 fn value_for(key: u32, round: u32, len: usize) -> Vec<u8> {
     let seed = format!("{key}:{round}:");
     seed.bytes().cycle().take(len).collect()
@@ -107,11 +118,7 @@ fn without_evictions_expired_items_still_make_room() {
 #[test]
 fn pages_move_to_a_starving_class() {
     let mut h = small(4, true);
-    let mut i = 0;
-    while h.pool.malloced() < 4 * PAGE || i < 3000 {
-        h.set(format!("small{i}").as_bytes(), b"tiny");
-        i += 1;
-    }
+    fill_small(&mut h, 4);
     for j in 0..6 {
         let value = vec![j as u8; 20_000];
         assert!(matches!(
@@ -129,11 +136,7 @@ fn pages_move_to_a_starving_class() {
 #[test]
 fn crawls_move_pages_to_a_class_evicting_younger_items() {
     let mut h = small(6, true);
-    let mut i = 0;
-    while h.pool.malloced() < 6 * PAGE || i < 3000 {
-        h.set(format!("small{i}").as_bytes(), b"tiny");
-        i += 1;
-    }
+    fill_small(&mut h, 6);
     h.clock.advance(100);
     let large = h.shard.chunks.classes().class_for(40 + 8 + 20_000).unwrap();
     for j in 0..20 {
@@ -150,11 +153,7 @@ fn crawls_move_pages_to_a_class_evicting_younger_items() {
 #[test]
 fn crawls_leave_the_pages_of_a_class_in_use() {
     let mut h = small(6, true);
-    let mut i = 0;
-    while h.pool.malloced() < 6 * PAGE || i < 3000 {
-        h.set(format!("small{i}").as_bytes(), b"tiny");
-        i += 1;
-    }
+    let i = fill_small(&mut h, 6);
     // Read too soon after they were stored to move in the LRU: the tail keeps its age.
     h.clock.advance(30);
     for k in 0..i {
