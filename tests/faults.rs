@@ -1,6 +1,7 @@
 //! Faults and limits seen from outside: a stop on SIGTERM that still writes the replies
 //! to requests already read, `read_buf_mem_limit` closing the connection that would pass
-//! it and no other, and the default listening address announced at `-v`.
+//! it and no other, clients that vanish mid-reply or mid-forward, `-R` yielding, and the
+//! default listening address announced at `-v`.
 
 mod common;
 
@@ -116,4 +117,67 @@ fn listens_on_localhost_by_default_and_says_so_at_v() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+}
+
+/// A pipeline that leaves work in flight everywhere when its client vanishes: a
+/// multi-get of 4 MB that is never read (its output pauses mid-reply), stores of 50 KB
+/// values for every worker's keys (forwarded to their owners), and `mg` with `T` (which
+/// changes the item, so it is forwarded too).
+fn abandoned_pipeline(round: usize, values: usize) -> Vec<u8> {
+    let keys: Vec<String> = (0..values).map(|i| format!("big{i}")).collect();
+    let mut bytes = format!("get {}\r\n", keys.join(" ")).into_bytes();
+    for i in 0..16 {
+        let head = format!("set gone{round}:{i} 0 0 50000 noreply\r\n");
+        bytes.extend_from_slice(head.as_bytes());
+        bytes.extend_from_slice(&[b'g'; 50_000]);
+        bytes.extend_from_slice(b"\r\n");
+        bytes.extend_from_slice(format!("mg big{i} T100 v\r\n").as_bytes());
+    }
+    bytes
+}
+
+#[test]
+fn clients_that_vanish_mid_reply_or_mid_forward_leave_nothing_behind() {
+    let server = Server::start(&["-t", "4", "-m", "64"]);
+    let mut admin = Conn::connect(server.addr());
+    let values = 40;
+    let value = |i: usize| vec![b'a' + (i % 26) as u8; 100 * 1024];
+    for i in 0..values {
+        let mut set = format!("set big{i} 0 0 {}\r\n", 100 * 1024).into_bytes();
+        set.extend_from_slice(&value(i));
+        set.extend_from_slice(b"\r\n");
+        assert_eq!(admin.request(&set), b"STORED\r\n");
+    }
+    let (connections, buffers) = (admin.stat("curr_connections"), admin.stat("read_buf_bytes"));
+    let rss_before = server.rss_kib();
+    for round in 0..60 {
+        let mut c = Conn::connect(server.addr());
+        let _ = c.try_send(&abandoned_pipeline(round, values));
+    }
+    wait_for_stat(&mut admin, "curr_connections", |n| n == connections);
+    wait_for_stat(&mut admin, "read_buf_bytes", |n| n == buffers);
+    for i in 0..values {
+        let reply = admin.request(format!("get big{i}\r\n").as_bytes());
+        let head = format!("VALUE big{i} 0 {}\r\n", 100 * 1024);
+        let want = [head.as_bytes(), &value(i), b"\r\nEND\r\n"].concat();
+        assert!(reply == want, "big{i} changed");
+    }
+    // 60 vanished clients, each with over 4 MB of replies and 800 KB of stores in
+    // flight: a leak of either would show many times over.
+    let grown = server.rss_kib().saturating_sub(rss_before);
+    assert!(grown < 16 * 1024, "RSS grew by {grown} KiB");
+}
+
+#[test]
+fn a_long_pipeline_yields_to_other_clients_at_r() {
+    let server = Server::start(&["-t", "1", "-R", "4"]);
+    let mut long = Conn::connect(server.addr());
+    let mut other = Conn::connect(server.addr());
+    long.send(&b"mn\r\n".repeat(2000));
+    assert_eq!(other.request(b"mn\r\n"), b"MN\r\n");
+    assert_eq!(long.read_exact_reply(4 * 2000), b"MN\r\n".repeat(2000));
+    assert!(
+        other.stat("conn_yields") >= 1,
+        "a pipeline of 2000 past -R 4 yields"
+    );
 }
