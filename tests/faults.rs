@@ -7,24 +7,10 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::{Conn, Server};
 
 const BIN: &str = env!("CARGO_BIN_EXE_corecache");
-
-/// Polls `stats` until `done` holds for field `name`, up to 10 s.
-fn wait_for_stat(conn: &mut Conn, name: &str, done: impl Fn(u64) -> bool) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let value = conn.stat(name);
-        if done(value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "stats {name} stayed at {value}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 fn sigterm(server: &Server) {
     // SAFETY: kill with a valid signal number on our own child's pid.
@@ -50,7 +36,7 @@ fn sigterm_still_writes_the_replies_to_requests_already_read() {
     client.send(gets.as_bytes());
     // Every `stats` the watcher sends is 7 bytes read too.
     let polls = std::cell::Cell::new(0u64);
-    wait_for_stat(&mut watcher, "bytes_read", |read| {
+    watcher.wait_for_stat("bytes_read", |read| {
         polls.set(polls.get() + 1);
         read >= before + gets.len() as u64 + 7 * polls.get()
     });
@@ -78,7 +64,7 @@ fn read_buf_mem_limit_closes_the_connection_that_would_pass_it() {
     let mut first = Conn::connect(server.addr());
     first.send(head);
     first.send(&part);
-    wait_for_stat(&mut keeper, "read_buf_bytes", |bytes| bytes >= 1 << 20);
+    keeper.wait_for_stat("read_buf_bytes", |bytes| bytes >= 1 << 20);
     let mut second = Conn::connect(server.addr());
     second.send(head);
     let _ = second.try_send(&part);
@@ -154,8 +140,8 @@ fn clients_that_vanish_mid_reply_or_mid_forward_leave_nothing_behind() {
         let mut c = Conn::connect(server.addr());
         let _ = c.try_send(&abandoned_pipeline(round, values));
     }
-    wait_for_stat(&mut admin, "curr_connections", |n| n == connections);
-    wait_for_stat(&mut admin, "read_buf_bytes", |n| n == buffers);
+    admin.wait_for_stat("curr_connections", |n| n == connections);
+    admin.wait_for_stat("read_buf_bytes", |n| n == buffers);
     for i in 0..values {
         let reply = admin.request(format!("get big{i}\r\n").as_bytes());
         let head = format!("VALUE big{i} 0 {}\r\n", 100 * 1024);

@@ -117,32 +117,29 @@ fn probe(addr: SocketAddr) -> Duration {
 
 /// Samples RSS through the flood and probes with a fresh client once a second, from
 /// the flood's first moment; answers the peak RSS in KiB and how long each probe took.
-/// The sleep is the sampling period; it waits for no state.
+/// A client of its own asks for a value's size over and over: each answer paces the
+/// next look, so sampling waits on the server, and a stalled server stalls it (the
+/// read times out and the test fails).
 fn watch_flood(server: &Server) -> (u64, Vec<Duration>) {
     let end = Instant::now() + FLOOD;
     let (mut peak, mut probes) = (0, Vec::new());
-    let mut next_probe = Instant::now();
+    let (mut next_probe, mut next_sample) = (Instant::now(), Instant::now());
+    let mut pacer = Conn::connect(server.addr());
+    let size = format!("mg {} s\r\n", big_key(7));
+    let sized = format!("HD s{BIG_SIZE}\r\n").into_bytes();
     while Instant::now() < end {
-        peak = peak.max(server.rss_kib());
+        let reply = pacer.request(size.as_bytes());
+        assert!(reply == sized, "mg answered {}", show(&reply));
+        if Instant::now() >= next_sample {
+            peak = peak.max(server.rss_kib());
+            next_sample += FLOOD_SAMPLE;
+        }
         if Instant::now() >= next_probe {
             probes.push(probe(server.addr()));
             next_probe += Duration::from_secs(1);
         }
-        std::thread::sleep(FLOOD_SAMPLE);
     }
     (peak, probes)
-}
-
-/// Polls `stats` until `name` reads `want`, for up to 10 s; answers the last reading.
-fn wait_for_stat(conn: &mut Conn, name: &str, want: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let value = conn.stat(name);
-        if value == want || Instant::now() >= deadline {
-            return value;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// What the server holds, in connections and memory.
@@ -164,8 +161,8 @@ impl Levels {
     /// Waits for the connection count and read buffers to return to `before`'s, then
     /// measures.
     fn settle(server: &Server, admin: &mut Conn, before: &Levels) -> Levels {
-        wait_for_stat(admin, "curr_connections", before.connections);
-        wait_for_stat(admin, "read_buf_bytes", before.read_buffers);
+        admin.wait_for_stat("curr_connections", |n| n == before.connections);
+        admin.wait_for_stat("read_buf_bytes", |n| n == before.read_buffers);
         Levels::measure(server, admin)
     }
 }

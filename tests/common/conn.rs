@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use super::frame::reply_len;
 
+/// How long [`Conn::wait_for_stat`] waits for a counter to reach what a test expects.
+pub const STAT_WAIT: Duration = Duration::from_secs(10);
+
 /// How long a read may wait for bytes that should come, before the test is
 /// declared stuck. Generous, because a debug build on a loaded CI machine is
 /// slow; a passing test never waits for it.
@@ -69,6 +72,23 @@ impl Conn {
             stream,
             pending: Vec::new(),
         })
+    }
+
+    /// Asks for `stats` until field `name` satisfies `done`, and answers its value. Each
+    /// round trip paces the next; a server that already did the work answers at once.
+    ///
+    /// # Panics
+    ///
+    /// If the field still does not satisfy `done` after [`STAT_WAIT`].
+    pub fn wait_for_stat(&mut self, name: &str, done: impl Fn(u64) -> bool) -> u64 {
+        let deadline = Instant::now() + STAT_WAIT;
+        loop {
+            let value = self.stat(name);
+            if done(value) {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "stats {name} stayed at {value}");
+        }
     }
 
     /// One field of `stats` as a number, for tests that watch the server's counters.

@@ -26,6 +26,7 @@ use records::*;
 use replies::*;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -91,7 +92,13 @@ const TOO_LARGE_REPLY: &[u8] = b"SERVER_ERROR object too large for cache";
 
 /// Runs one client until `stop`: a pipeline written whole, then its replies read and
 /// checked one by one. A framing fault ends the client: its stream is out of step.
-fn run_client(addr: SocketAddr, id: usize, stop: &AtomicBool, tally: &Tally) {
+fn run_client(
+    addr: SocketAddr,
+    id: usize,
+    stop: &AtomicBool,
+    tally: &Tally,
+    pulse: Option<Sender<()>>,
+) {
     let mut conn = match Conn::try_connect(addr) {
         Ok(conn) => conn,
         Err(e) => return tally.fault(id, b"", Fault::Framing(format!("connect: {e}"))),
@@ -111,6 +118,10 @@ fn run_client(addr: SocketAddr, id: usize, stop: &AtomicBool, tally: &Tally) {
                     return;
                 }
             }
+        }
+        if let Some(pulse) = &pulse {
+            // The sampler has gone only once the run is over.
+            let _ = pulse.send(());
         }
     }
 }
@@ -162,30 +173,40 @@ fn prefill(server: &Server) -> usize {
     }
 }
 
-/// RSS in KiB, sampled once a second while the clients run.
+/// RSS in KiB, sampled once a second while the clients run. It wakes each time the
+/// first client has its replies to a pipeline (a message on `pulses`), and samples when
+/// a second has passed since the last sample: the clients' own progress paces it.
 struct Sampler<'a> {
     server: &'a Server,
+    pulses: Receiver<()>,
     next: Instant,
     samples: Vec<u64>,
 }
 
 impl<'a> Sampler<'a> {
-    fn new(server: &'a Server) -> Sampler<'a> {
-        let next = Instant::now();
+    fn new(server: &'a Server, pulses: Receiver<()>) -> Sampler<'a> {
+        let next = Instant::now() + Duration::from_secs(1);
         let samples = Vec::new();
         Sampler {
             server,
+            pulses,
             next,
             samples,
         }
     }
 
-    /// Waits for the next second (the sleep is the sampling period; it waits for no
-    /// state) and samples.
-    fn sample(&mut self) {
+    /// Waits for the first pulse a second or more after the last sample, and samples.
+    /// Answers `false`, without a sample, when the first client has stopped (a fault,
+    /// which the tally reports).
+    fn sample(&mut self) -> bool {
+        while Instant::now() < self.next {
+            if self.pulses.recv().is_err() {
+                return false;
+            }
+        }
         self.next += Duration::from_secs(1);
-        std::thread::sleep(self.next.saturating_duration_since(Instant::now()));
         self.samples.push(self.server.rss_kib());
+        true
     }
 
     /// Samples until RSS has settled: the connections' buffers have grown to the sizes
@@ -196,9 +217,7 @@ impl<'a> Sampler<'a> {
     /// taken.
     fn settle(&mut self) -> Duration {
         let start = Instant::now();
-        while start.elapsed() < WARMUP_MAX && !self.settled() {
-            self.sample();
-        }
+        while start.elapsed() < WARMUP_MAX && !self.settled() && self.sample() {}
         self.samples.clear();
         start.elapsed()
     }
@@ -214,7 +233,9 @@ impl<'a> Sampler<'a> {
     /// Samples for `secs` seconds.
     fn run(&mut self, secs: u64) {
         for _ in 0..secs {
-            self.sample();
+            if !self.sample() {
+                return;
+            }
         }
     }
 }
@@ -236,13 +257,16 @@ fn soak_secs() -> u64 {
 fn run_clients(server: &Server, secs: u64) -> (Arc<Tally>, Duration, Vec<u64>) {
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
+    let (pulse, pulses) = mpsc::channel();
     let clients: Vec<JoinHandle<()>> = (0..CLIENTS)
         .map(|id| {
             let (addr, tally, stop) = (server.addr(), Arc::clone(&tally), Arc::clone(&stop));
-            std::thread::spawn(move || run_client(addr, id, &stop, &tally))
+            let pulse = (id == 0).then(|| pulse.clone());
+            std::thread::spawn(move || run_client(addr, id, &stop, &tally, pulse))
         })
         .collect();
-    let mut sampler = Sampler::new(server);
+    drop(pulse);
+    let mut sampler = Sampler::new(server, pulses);
     let warmup = sampler.settle();
     sampler.run(secs);
     stop.store(true, Ordering::Relaxed);
@@ -278,13 +302,15 @@ struct RssCourse {
 }
 
 impl RssCourse {
+    /// With no samples (the first client stopped at once, a fault the tally reports)
+    /// every figure is `start`.
     fn new(start: u64, samples: &[u64]) -> RssCourse {
         let second_half = &samples[samples.len() / 2..];
         RssCourse {
             start,
-            half: second_half[0],
-            end: *second_half.last().unwrap(),
-            peak: second_half.iter().copied().max().unwrap(),
+            half: second_half.first().copied().unwrap_or(start),
+            end: second_half.last().copied().unwrap_or(start),
+            peak: second_half.iter().copied().max().unwrap_or(start),
         }
     }
 }
