@@ -29,6 +29,18 @@ fn fill_small(h: &mut Harness, pages: usize) -> usize {
     i
 }
 
+/// Stores 20 values of 20 KB, `large000` to `large019`: new items of another class.
+fn set_large(h: &mut Harness) {
+    for j in 0..20 {
+        h.set(format!("large{j:03}").as_bytes(), &[1; 20_000]);
+    }
+}
+
+/// The pages `class` holds.
+fn class_pages(h: &Harness, class: u8) -> u64 {
+    h.stats().classes[usize::from(class)].total_pages
+}
+
 fn value_for(key: u32, round: u32, len: usize) -> Vec<u8> {
     let seed = format!("{key}:{round}:");
     seed.bytes().cycle().take(len).collect()
@@ -139,10 +151,8 @@ fn crawls_move_pages_to_a_class_evicting_younger_items() {
     fill_small(&mut h, 6);
     h.clock.advance(100);
     let large = h.shard.chunks.classes().class_for(40 + 8 + 20_000).unwrap();
-    for j in 0..20 {
-        h.set(format!("large{j:03}").as_bytes(), &[1; 20_000]);
-    }
-    let pages = |h: &Harness| h.stats().classes[usize::from(large)].total_pages;
+    set_large(&mut h);
+    let pages = |h: &Harness| class_pages(h, large);
     let before = pages(&h);
     h.shard.crawl(10);
     assert_eq!(pages(&h), before + 1);
@@ -161,10 +171,8 @@ fn crawls_leave_the_pages_of_a_class_in_use() {
     }
     h.clock.advance(70);
     let small = h.shard.chunks.classes().class_for(40 + 12 + 4).unwrap();
-    for j in 0..20 {
-        h.set(format!("large{j:03}").as_bytes(), &[1; 20_000]);
-    }
-    let pages = |h: &Harness| h.stats().classes[usize::from(small)].total_pages;
+    set_large(&mut h);
+    let pages = |h: &Harness| class_pages(h, small);
     let before = pages(&h);
     h.shard.crawl(10);
     assert_eq!(

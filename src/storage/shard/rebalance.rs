@@ -8,7 +8,7 @@
 use super::reclaim::MOVE_TRIES;
 use super::Shard;
 use crate::storage::arena::NIL;
-use crate::storage::item::ACCESSED;
+use crate::storage::item::{Header, ACCESSED};
 use crate::storage::stats;
 
 /// A page moves only when the donor's oldest item is this many times older than the
@@ -69,27 +69,28 @@ impl Shard {
     /// counts as just used: items are moved in the LRU at most once a minute, and only
     /// by their owner, so a class whose items are all being read can have an old tail.
     fn unused_age(&self, class: u8) -> Option<u32> {
-        let tail = self.lru.tail(class);
-        if tail == NIL {
-            return None;
-        }
-        // SAFETY: an LRU tail is a linked item head of this shard (the invariant).
-        debug_assert!(self.chunks.holds(tail));
-        match unsafe { (*self.mem.hdr(tail)).bits() } & ACCESSED {
-            0 => self.tail_age(class),
+        let tail = self.tail_header(class)?;
+        match tail.bits() & ACCESSED {
+            0 => Some(self.now.saturating_sub(tail.atime())),
             _ => Some(0),
         }
     }
 
     /// Seconds since `class`'s LRU tail was accessed, or `None` when the list is empty.
     pub(super) fn tail_age(&self, class: u8) -> Option<u32> {
+        let tail = self.tail_header(class)?;
+        Some(self.now.saturating_sub(tail.atime()))
+    }
+
+    /// The header of `class`'s LRU tail, or `None` when the list is empty.
+    fn tail_header(&self, class: u8) -> Option<&Header> {
         let tail = self.lru.tail(class);
         if tail == NIL {
             return None;
         }
-        // SAFETY: an LRU tail is a linked item head of this shard (the invariant).
         debug_assert!(self.chunks.holds(tail));
-        let atime = unsafe { (*self.mem.hdr(tail)).atime() };
-        Some(self.now.saturating_sub(atime))
+        // SAFETY: an LRU tail is a linked item head of this shard (the invariant), and
+        // nothing unlinks it while the shard is borrowed.
+        Some(unsafe { &*self.mem.hdr(tail) })
     }
 }
